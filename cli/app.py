@@ -1,0 +1,21 @@
+"""The `cleverward` command: one typer app, each command in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from cleverward.cli import info_cmd, score_cmd
+
+app = typer.Typer(
+    name="cleverward",
+    help="Contrastive video reward model: score, train, export and benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+score_cmd.register(app)
+info_cmd.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,95 @@
+"""`cleverward score-dir`: score a folder of videos against a prompts file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from cleverward.cli.common import err, fail, progress_bar
+
+
+def format_ranking(ranking: dict[str, list[tuple[float, str]]], top: int = 3) -> str:
+    """Per prompt, the best and worst videos by overall score."""
+    lines = []
+    for prompt, scored in ranking.items():
+        ordered = sorted(scored, key=lambda sv: -sv[0])
+        lines.append(f"\n{prompt!r}  ({len(ordered)} videos)")
+        shown = ordered if len(ordered) <= 2 * top else ordered[:top] + [None] + ordered[-top:]
+        for rank_item in shown:
+            if rank_item is None:
+                lines.append("   ...")
+                continue
+            score, video = rank_item
+            lines.append(f"  {ordered.index(rank_item) + 1:>3}. {score:+.4f}  {video}")
+    return "\n".join(lines)
+
+
+def score_dir(
+    videos_dir: Path = typer.Argument(..., help="Folder of videos (files or frame folders)."),
+    prompts: Path = typer.Option(..., "--prompts", help="prompts.jsonl (see README)."),
+    out: Path = typer.Option(Path("scores.jsonl"), "--out", help="Output file."),
+    model: str = typer.Option("default", "--model", help="Named model or checkpoint folder."),
+    frames: int = typer.Option(8, "--frames", help="Frames sampled per video."),
+    decoder: str = typer.Option("auto", "--decoder", help="auto | pyav | dali"),
+    backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx | tensorrt"),
+    fmt: str = typer.Option("", "--format", help="jsonl | csv | parquet (default: from --out)"),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any video failed."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Videos per encoder batch."),
+    workers: int = typer.Option(2, "--workers", help="Decode threads."),
+    cache: Path = typer.Option(None, "--cache", help="Embedding cache folder."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Discard rows of an earlier run."),
+    summary_json: Path = typer.Option(None, "--summary-json", help="Write run counts here."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or ranking."),
+) -> None:
+    """Score every (video, prompt) pair; rows are appended to --out as they finish."""
+    from cleverward.engine.config import ScoreConfig
+    from cleverward.engine.prompts import PromptsError
+
+    fmt = fmt or {".csv": "csv", ".parquet": "parquet"}.get(out.suffix.lower(), "jsonl")
+    try:
+        cfg = ScoreConfig(
+            videos_dir=str(videos_dir), prompts_file=str(prompts), out=str(out), model=model,
+            frames=frames, decoder=decoder, backend=backend, format=fmt, strict=strict,
+            batch_size=batch_size, workers=workers, cache_dir=str(cache) if cache else None,
+            use_cache=not no_cache, resume=not overwrite, quiet=quiet,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    if not videos_dir.is_dir():
+        fail(f"{videos_dir}: not a folder")
+    try:
+        summary = _run(cfg)
+    except (PromptsError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    if not quiet:
+        err(format_ranking(summary.ranking))
+        err(
+            f"\n{summary.scored} scored, {summary.failed} failed, {summary.decoded} decoded, "
+            f"{summary.cache_hits} from cache, {summary.resumed} kept from an earlier run, "
+            f"{summary.seconds:.1f}s -> {out}"
+        )
+    if summary_json:
+        summary_json.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+    if strict and summary.failed:
+        raise typer.Exit(1)
+
+
+def _run(cfg):
+    from cleverward.engine.embedding_cache import open_cache
+    from cleverward.engine.model import RewardModel
+    from cleverward.engine.scoring import score_directory
+
+    model = RewardModel.from_pretrained(cfg.model)
+    cache = open_cache(cfg, model)
+    try:
+        with progress_bar(None, "scoring", cfg.quiet) as update:
+            return score_directory(cfg, model=model, cache=cache, progress=update)
+    finally:
+        cache.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score-dir")(score_dir)

@@ -1,0 +1,64 @@
+"""A folder of frame images read as one video (VideoFeedback ships frames, not mp4s)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from cleverward.engine.config import DecodeConfig
+from cleverward.engine.decode.errors import DecodeError
+from cleverward.engine.decode.resize import center_crop, scaled_size
+from cleverward.engine.decode.sampling import uniform_indices
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def _natural_key(path: Path) -> list:
+    # frame_2.png sorts before frame_10.png
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def frame_files(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(files, key=_natural_key)
+
+
+def is_frames_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and any(
+        p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir() if p.is_file()
+    )
+
+
+def _read_image(path: Path, cfg: DecodeConfig) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    sh, sw = scaled_size(frame.height, frame.width, cfg.height, cfg.width)
+    rgb = frame.to_ndarray(format="rgb24", width=sw, height=sh)  # (sh, sw, 3)
+    return center_crop(rgb, cfg.height, cfg.width)
+
+
+class FramesDirDecoder:
+    name = "frames"
+
+    def can_decode(self, path: str) -> bool:
+        return Path(path).is_dir()
+
+    def decode(self, path: str, cfg: DecodeConfig) -> np.ndarray:
+        import av
+
+        files = frame_files(path)
+        if not files:
+            raise DecodeError(path, "folder holds no frame images")
+        out = []
+        for i in uniform_indices(len(files), cfg.frames):
+            try:
+                out.append(_read_image(files[int(i)], cfg))
+            except (av.FFmpegError, StopIteration, OSError) as exc:
+                raise DecodeError(str(files[int(i)]), f"unreadable frame image ({exc})") from exc
+        return np.stack(out)  # (N, H, W, 3)

@@ -1,0 +1,50 @@
+"""Decode clips on a pool of worker threads, in order, a bounded window ahead of the consumer.
+
+FFmpeg (PyAV) and DALI release the GIL while decoding, so threads overlap decoding with the
+encoder running in the main thread without the pickling cost of processes. The window bounds
+memory: at most `workers * prefetch` decoded clips wait at once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from cleverward.engine.config import DecodeConfig
+from cleverward.engine.decode import DecodeError, decode_clip
+
+
+@dataclass
+class Decoded:
+    key: str  # the caller's name for the clip (relative path)
+    path: str
+    frames: np.ndarray | None  # uint8 (N, H, W, 3) or None on error
+    error: str | None = None
+
+
+def _decode_one(key: str, path: str, cfg: DecodeConfig) -> Decoded:
+    try:
+        return Decoded(key, path, decode_clip(path, cfg))
+    except DecodeError as exc:
+        return Decoded(key, path, None, exc.reason)
+    except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the run; the row says why
+        return Decoded(key, path, None, f"decode failed: {type(exc).__name__}: {exc}")
+
+
+def decode_stream(
+    items: Iterable[tuple[str, str]], cfg: DecodeConfig, workers: int = 2, prefetch: int = 4
+) -> Iterator[Decoded]:
+    """items: (key, path) pairs -> Decoded, in input order."""
+    window = max(1, workers * prefetch)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        pending: deque = deque()
+        for key, path in items:
+            pending.append(pool.submit(_decode_one, key, path, cfg))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

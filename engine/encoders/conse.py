@@ -1,0 +1,111 @@
+"""The offline default video encoder: MobileNetV2 frames made text-aligned with ConSE.
+
+ConSE (Norouzi et al., 2014) embeds an image as the posterior-weighted mean of the text
+embeddings of its top-k classes. Here each frame's top-k ImageNet posteriors (renormalised) weight
+the MiniLM embeddings of those class texts; frame vectors are averaged over the clip. The result
+lives in MiniLM's space, so cosine with a MiniLM prompt embedding is a zero-shot reward.
+
+Output per clip, float32 (1668,):
+    [0:384]      ConSE embedding, unit norm               (aligned with the text encoder)
+    [384:1664]   mean pooled MobileNetV2 feature, unit norm  (appearance, for training)
+    [1664:1668]  temporal statistics: motion, flicker, jerk, feature drift (for training)
+The extra components start with zero weight in the default reward head, so they change nothing
+until a model is trained to use them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from cleverward.engine.encoders.base import VideoEncoder, hash_files
+from cleverward.engine.encoders.class_texts import ASSET, RECIPE, load_class_embeddings
+from cleverward.engine.encoders.mobilenet import mobilenet_onnx_path, run_mobilenet
+from cleverward.engine.encoders.registry import register_video_encoder
+
+SEMANTIC_DIM = 384
+POOLED_DIM = 1280
+TEMPORAL_DIM = 4
+
+
+def _unit(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
+
+
+def conse_embed(logits: np.ndarray, class_emb: np.ndarray, top_k: int) -> np.ndarray:
+    """logits (F, C), class_emb (C, D) -> unit (F, D): top-k renormalised posterior mean."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    prob = np.exp(z)
+    prob /= prob.sum(axis=1, keepdims=True)  # (F, C)
+    top = np.argpartition(-prob, top_k - 1, axis=1)[:, :top_k]  # (F, k)
+    w = np.take_along_axis(prob, top, axis=1)
+    w /= w.sum(axis=1, keepdims=True)  # (F, k)
+    return _unit(np.einsum("fk,fkd->fd", w, class_emb[top]))  # (F, D)
+
+
+def temporal_stats(frames: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+    """frames uint8 (N, H, W, 3), pooled (N, 1280) -> (4,): how the clip changes over time.
+
+    motion: mean |frame difference|; flicker: std of mean brightness; jerk: mean |second
+    difference| (shake); drift: 1 - mean cosine of consecutive pooled features. All in ~[0, 1].
+    """
+    if len(frames) < 2:
+        return np.zeros(TEMPORAL_DIM, np.float32)
+    gray = frames[:, ::4, ::4].astype(np.float32).mean(axis=-1) / 255.0  # (N, H/4, W/4)
+    d1 = np.diff(gray, axis=0)
+    motion = np.abs(d1).mean()
+    flicker = gray.mean(axis=(1, 2)).std()
+    jerk = np.abs(np.diff(d1, axis=0)).mean() if len(frames) > 2 else 0.0
+    p = _unit(pooled)
+    drift = 1.0 - float((p[1:] * p[:-1]).sum(axis=1).mean())
+    return np.array([motion, flicker, jerk, drift], np.float32)
+
+
+class ConSEVideoEncoder(VideoEncoder):
+    name = "conse-mobilenetv2"
+    dim = SEMANTIC_DIM + POOLED_DIM + TEMPORAL_DIM
+    aligned_dim = SEMANTIC_DIM
+    frame_size = (224, 224)
+
+    def __init__(self, top_k: int = 10, threads: int = 0) -> None:
+        if not 1 <= top_k <= 1000:
+            raise ValueError(f"top_k: must be in 1..1000, got {top_k}")
+        self.top_k = top_k
+        self.threads = threads
+
+    @cached_property
+    def class_embeddings(self) -> np.ndarray:
+        return load_class_embeddings()  # (1000, 384)
+
+    def encode(self, clips: list[np.ndarray]) -> np.ndarray:
+        if not clips:
+            return np.zeros((0, self.dim), np.float32)
+        frames = np.concatenate(clips)  # (sum N, 224, 224, 3): one session call for the batch
+        logits, pooled = run_mobilenet(frames, threads=self.threads)
+        per_frame = conse_embed(logits, self.class_embeddings, self.top_k)  # (F, 384)
+        out, start = [], 0
+        for clip in clips:
+            sl = slice(start, start + len(clip))
+            start += len(clip)
+            out.append(np.concatenate([
+                _unit(per_frame[sl].mean(axis=0)),
+                _unit(pooled[sl].mean(axis=0)),
+                temporal_stats(clip, pooled[sl]),
+            ]))
+        return np.stack(out).astype(np.float32)  # (B, 1668)
+
+    @cached_property
+    def _fingerprint(self) -> str:
+        extra = f"conse;top_k={self.top_k};recipe={RECIPE};dims=384+1280+4"
+        return hash_files([mobilenet_onnx_path(), ASSET], extra=extra)
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+
+@register_video_encoder("conse-mobilenetv2")
+def build_conse(location: str | None = None, top_k: str = "10") -> ConSEVideoEncoder:
+    if location:
+        raise ValueError("conse-mobilenetv2 takes no location (its weights ship in a package)")
+    return ConSEVideoEncoder(top_k=int(top_k))

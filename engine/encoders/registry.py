@@ -1,0 +1,98 @@
+"""Name -> builder registries for video and text encoders.
+
+An encoder is named by a spec string: either a registered name with no argument
+(``conse-mobilenetv2``, ``minilm-l6``) or ``kind:location`` where location is a local folder or a
+hub id (``clip:/models/clip-vit-b32``, ``t5:google/t5-v1_1-small``, ``lm:Qwen/Qwen3-0.6B``).
+Options follow after ``?`` as ``key=value`` pairs joined by ``&``
+(``lm:/models/qwen?pooling=mean``). Builders import their heavy dependencies lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cleverward.engine.encoders.base import TextEncoder, VideoEncoder
+
+VideoBuilder = Callable[..., VideoEncoder]
+TextBuilder = Callable[..., TextEncoder]
+
+_VIDEO: dict[str, VideoBuilder] = {}
+_TEXT: dict[str, TextBuilder] = {}
+_LOADED_BUILTINS = False
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    kind: str
+    location: str | None
+    options: dict[str, str]
+
+    @classmethod
+    def parse(cls, spec: str) -> EncoderSpec:
+        if not spec or not spec.strip():
+            raise ValueError("encoder spec is empty")
+        head, _, query = spec.partition("?")
+        kind, sep, location = head.partition(":")
+        options: dict[str, str] = {}
+        for item in filter(None, query.split("&")):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ValueError(f"encoder spec {spec!r}: option {item!r} is not key=value")
+            options[key] = value
+        return cls(kind=kind, location=location if sep else None, options=options)
+
+    def __str__(self) -> str:
+        text = self.kind if self.location is None else f"{self.kind}:{self.location}"
+        if self.options:
+            text += "?" + "&".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return text
+
+
+def register_video_encoder(kind: str) -> Callable[[VideoBuilder], VideoBuilder]:
+    def wrap(builder: VideoBuilder) -> VideoBuilder:
+        _VIDEO[kind] = builder
+        return builder
+
+    return wrap
+
+
+def register_text_encoder(kind: str) -> Callable[[TextBuilder], TextBuilder]:
+    def wrap(builder: TextBuilder) -> TextBuilder:
+        _TEXT[kind] = builder
+        return builder
+
+    return wrap
+
+
+def _load_builtins() -> None:
+    # Importing the modules runs their @register_* decorators; the modules import their heavy
+    # libraries (onnxruntime, transformers) only inside the builders.
+    global _LOADED_BUILTINS
+    if _LOADED_BUILTINS:
+        return
+    from cleverward.engine.encoders import conse, hf_text, hf_video, minilm  # noqa: F401
+
+    _LOADED_BUILTINS = True
+
+
+def _build(table: dict, spec_text: str, what: str):
+    _load_builtins()
+    spec = EncoderSpec.parse(spec_text)
+    if spec.kind not in table:
+        known = ", ".join(sorted(table))
+        raise ValueError(f"unknown {what} encoder {spec.kind!r} in {spec_text!r}; known: {known}")
+    return table[spec.kind](spec.location, **spec.options)
+
+
+def build_video_encoder(spec: str) -> VideoEncoder:
+    return _build(_VIDEO, spec, "video")
+
+
+def build_text_encoder(spec: str) -> TextEncoder:
+    return _build(_TEXT, spec, "text")
+
+
+def list_encoders() -> dict[str, list[str]]:
+    _load_builtins()
+    return {"video": sorted(_VIDEO), "text": sorted(_TEXT)}

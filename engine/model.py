@@ -1,0 +1,70 @@
+"""RewardModel: the two encoders, the reward head, and the decode settings, as one object.
+
+    model = RewardModel.from_pretrained("default")      # or a checkpoint folder
+    video = model.encode_videos([clip])                 # uint8 (N, H, W, 3) clips -> (B, Dv)
+    text = model.encode_texts(["a corgi surfing"])      # -> (P, Dt)
+    scores = model.score(video, text)                   # -> (B, P, K), K = len(SCORE_NAMES)
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from cleverward.engine.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
+from cleverward.engine.config import DecodeConfig
+from cleverward.engine.encoders.registry import build_text_encoder, build_video_encoder
+from cleverward.engine.reward_head import RewardHead, RewardHeadConfig
+
+
+class RewardModel:
+    def __init__(self, cfg: CheckpointConfig, head: RewardHead, name: str = "") -> None:
+        self.cfg = cfg
+        self.head = head.eval()
+        self.name = name or "unsaved"
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike) -> RewardModel:
+        cfg, state = load_checkpoint(name_or_path)
+        head = RewardHead(RewardHeadConfig(**cfg.head))
+        missing, unexpected = head.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"model {name_or_path}: weights do not match the head "
+                f"(missing {missing}, unexpected {unexpected})"
+            )
+        return cls(cfg, head, name=str(name_or_path))
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        save_checkpoint(folder, self.cfg, self.head.state_dict())
+
+    @cached_property
+    def video_encoder(self):
+        return build_video_encoder(self.cfg.video_encoder)
+
+    @cached_property
+    def text_encoder(self):
+        return build_text_encoder(self.cfg.text_encoder)
+
+    def decode_config(self, frames: int | None = None, decoder: str = "auto") -> DecodeConfig:
+        h, w = self.video_encoder.frame_size
+        return DecodeConfig(frames=frames or self.cfg.frames, height=h, width=w, decoder=decoder)
+
+    def fingerprint(self) -> str:
+        """Identifies what produces video embeddings (keys the cache; the head is not part)."""
+        return self.video_encoder.fingerprint()
+
+    def encode_videos(self, clips: list[np.ndarray]) -> np.ndarray:
+        return self.video_encoder.encode(clips)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.text_encoder.encode(texts)
+
+    def score(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
+        """video (B, Dv), text (P, Dt) -> float32 (B, P, K)."""
+        v = torch.from_numpy(np.ascontiguousarray(video, np.float32))
+        t = torch.from_numpy(np.ascontiguousarray(text, np.float32))
+        return self.head.score_matrix(v, t).numpy()

@@ -1,0 +1,76 @@
+"""prompts.jsonl: one JSON object a line.
+
+    {"video": "a.mp4", "prompt": "..."}   scores that pair (video relative to the scored folder)
+    {"prompt": "..."}                     scores the prompt against every video in the folder
+
+Every problem is reported with file name and line number, all at once, before any decoding.
+Blank lines and lines starting with `#` are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PromptEntry:
+    prompt: str
+    video: str | None  # relative to the scored folder; None = every video
+    line: int
+
+
+class PromptsError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        shown = problems[:20]
+        more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__("invalid prompts file:\n" + "\n".join(shown) + more)
+        self.problems = problems
+
+
+def _check_line(obj, where: str, videos_dir: Path | None) -> tuple[PromptEntry | None, str | None]:
+    if not isinstance(obj, dict):
+        return None, f"{where}: expected a JSON object, got {type(obj).__name__}"
+    prompt = obj.get("prompt")
+    if prompt is None:
+        return None, f"{where}: missing \"prompt\""
+    if not isinstance(prompt, str) or not prompt.strip():
+        return None, f"{where}: \"prompt\" must be a non-empty string"
+    video = obj.get("video")
+    if video is not None:
+        if not isinstance(video, str) or not video.strip():
+            return None, f"{where}: \"video\" must be a non-empty string"
+        if videos_dir is not None and not (videos_dir / video).exists():
+            return None, f"{where}: video {video!r} does not exist in {videos_dir}"
+    return PromptEntry(prompt=prompt, video=video, line=0), None
+
+
+def parse_prompts(path: str | Path, videos_dir: str | Path | None = None) -> list[PromptEntry]:
+    """Read and validate; raises PromptsError listing every bad line as `file:line: what`."""
+    path = Path(path)
+    if not path.is_file():
+        raise PromptsError([f"{path}: no such file"])
+    root = Path(videos_dir) if videos_dir is not None else None
+    entries, problems = [], []
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            text = raw.strip()
+            if not text or text.startswith("#"):
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            entry, problem = _check_line(obj, where, root)
+            if problem:
+                problems.append(problem)
+            else:
+                entries.append(PromptEntry(entry.prompt, entry.video, lineno))
+    if problems:
+        raise PromptsError(problems)
+    if not entries:
+        raise PromptsError([f"{path}: holds no prompts"])
+    return entries

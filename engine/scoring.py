@@ -1,0 +1,217 @@
+"""`score-dir`: score every (video, prompt) pair of a folder and a prompts file.
+
+    plan (prompts, videos, resume) -> text embeddings -> [cache | decode pool -> video encoder]
+      -> reward head -> rows appended as each batch finishes -> summary + ranking
+
+The encoder runs in the calling thread on batches while the pool decodes the next clips.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cleverward.engine.cache_api import NullCache
+from cleverward.engine.config import ScoreConfig
+from cleverward.engine.decode import VIDEO_SUFFIXES
+from cleverward.engine.decode.frames_dir import is_frames_dir
+from cleverward.engine.decode_pool import decode_stream
+from cleverward.engine.output import RowWriter, make_row, read_rows
+from cleverward.engine.prompts import PromptEntry, parse_prompts
+
+
+@dataclass
+class ScoreSummary:
+    scored: int = 0
+    failed: int = 0
+    decoded: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+    resumed: int = 0
+    skipped_files: int = 0
+    ranking: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"scored": self.scored, "failed": self.failed, "decoded": self.decoded,
+                "cache_hits": self.cache_hits, "seconds": round(self.seconds, 3)}
+
+
+def list_videos(folder: str | Path) -> tuple[list[str], int]:
+    """Videos under `folder` (files with a video suffix, folders of frame images), as sorted
+    paths relative to it, and the number of other files passed over."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder")
+    found, skipped = [], 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if here != root and is_frames_dir(here):
+            found.append(str(here.relative_to(root)))
+            dirnames.clear()  # its images are frames of one video
+            continue
+        dirnames.sort()
+        for name in filenames:
+            if Path(name).suffix.lower() in VIDEO_SUFFIXES:
+                found.append(str((here / name).relative_to(root)))
+            else:
+                skipped += 1
+    return sorted(found), skipped
+
+
+def plan_pairs(entries: list[PromptEntry], videos: list[str]) -> dict[str, list[str]]:
+    """video -> its prompts (deduplicated, in file order)."""
+    plan: dict[str, list[str]] = defaultdict(list)
+    for entry in entries:
+        for video in [entry.video] if entry.video else videos:
+            if entry.prompt not in plan[video]:
+                plan[video].append(entry.prompt)
+    return dict(plan)
+
+
+def _embed_prompts(model, prompts: list[str], cache) -> dict[str, np.ndarray]:
+    cached = cache.get_texts(prompts)
+    missing = [p for p, v in zip(prompts, cached) if v is None]
+    fresh = model.encode_texts(missing) if missing else np.zeros((0, 1), np.float32)
+    if missing:
+        cache.put_texts(missing, fresh)
+    table = {p: v for p, v in zip(prompts, cached) if v is not None}
+    table.update(zip(missing, fresh))
+    return table
+
+
+class _Scorer:
+    """Holds what one run needs to turn video embeddings into rows."""
+
+    def __init__(self, model, text_table, plan, writer, summary, model_name) -> None:
+        self.model, self.text, self.plan = model, text_table, plan
+        self.writer, self.summary, self.model_name = writer, summary, model_name
+
+    def fail(self, video: str, error: str) -> None:
+        for prompt in self.plan[video]:
+            self.writer.write(make_row(video, prompt, None, self.model_name, error))
+            self.summary.failed += 1
+
+    def score_batch(self, videos: list[str], vectors: np.ndarray) -> None:
+        prompts = sorted({p for v in videos for p in self.plan[v]})
+        index = {p: i for i, p in enumerate(prompts)}
+        text = np.stack([self.text[p] for p in prompts])  # (U, Dt)
+        scores = self.model.score(vectors, text)  # (B, U, K)
+        for b, video in enumerate(videos):
+            for prompt in self.plan[video]:
+                s = scores[b, index[prompt]]
+                self.writer.write(make_row(video, prompt, s, self.model_name))
+                self.summary.scored += 1
+                self.summary.ranking.setdefault(prompt, []).append((float(s[0]), video))
+
+
+def _resume(cfg: ScoreConfig, plan: dict[str, list[str]]) -> tuple[list[dict], int]:
+    """Keep successful rows of an earlier run of the same model; drop them from the plan."""
+    if not cfg.resume:
+        return [], 0
+    keep = [
+        r for r in read_rows(cfg.out, cfg.format)
+        if r.get("score") is not None and r.get("model") == cfg.model
+        and r["prompt"] in plan.get(r["video"], ())
+    ]
+    for row in keep:
+        plan[row["video"]].remove(row["prompt"])
+    for video in [v for v, ps in plan.items() if not ps]:
+        del plan[video]
+    return keep, len(keep)
+
+
+def score_directory(
+    cfg: ScoreConfig, model=None, cache=None, progress: Callable[[int], None] | None = None
+) -> ScoreSummary:
+    """Run one score-dir job; rows go to cfg.out as they finish. `progress(n)` per video done."""
+    from cleverward.engine.model import RewardModel
+
+    start = time.perf_counter()
+    root = Path(cfg.videos_dir)
+    entries = parse_prompts(cfg.prompts_file, root)  # all prompt errors before any decoding
+    videos, skipped = list_videos(root)
+    plan = plan_pairs(entries, videos)
+    keep, resumed = _resume(cfg, plan)
+    summary = ScoreSummary(resumed=resumed, skipped_files=skipped)
+    for row in keep:
+        summary.ranking.setdefault(row["prompt"], []).append((row["score"], row["video"]))
+
+    model = model or RewardModel.from_pretrained(cfg.model)
+    cache = cache or NullCache()
+    decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
+    text_table = _embed_prompts(model, sorted({p for ps in plan.values() for p in ps}), cache)
+
+    with RowWriter(cfg.out, cfg.format, keep) as writer:
+        scorer = _Scorer(model, text_table, plan, writer, summary, cfg.model)
+        pending_v, pending_e, to_decode = [], [], []
+        for video in plan:
+            vec = cache.get_video(str(root / video))
+            if vec is None:
+                to_decode.append(video)
+                continue
+            summary.cache_hits += 1
+            pending_v.append(video)
+            pending_e.append(vec)
+            if len(pending_v) >= 256:
+                scorer.score_batch(pending_v, np.stack(pending_e))
+                pending_v, pending_e = [], []
+        if pending_v:
+            scorer.score_batch(pending_v, np.stack(pending_e))
+        if progress and summary.cache_hits:
+            progress(summary.cache_hits)
+        _encode_and_score(cfg, model, cache, root, to_decode, decode_cfg, scorer, progress)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _encode_isolating(model, clips: list[np.ndarray]) -> list[tuple[np.ndarray | None, str]]:
+    """Encode a batch; if it fails, retry clip by clip so one bad clip only fails itself."""
+    try:
+        return [(vec, "") for vec in model.encode_videos(clips)]
+    except Exception:  # noqa: BLE001 - isolated below; each failure is reported in its row
+        pass
+    out = []
+    for clip in clips:
+        try:
+            out.append((model.encode_videos([clip])[0], ""))
+        except Exception as exc:  # noqa: BLE001 - the row carries the reason
+            out.append((None, f"encoder failed: {type(exc).__name__}: {exc}"))
+    return out
+
+
+def _encode_and_score(cfg, model, cache, root, videos, decode_cfg, scorer, progress) -> None:
+    batch: list = []
+
+    def flush() -> None:
+        results = _encode_isolating(model, [d.frames for d in batch])
+        good = [(d, vec) for d, (vec, _) in zip(batch, results) if vec is not None]
+        for d, (vec, error) in zip(batch, results):
+            if vec is None:
+                scorer.fail(d.key, error)
+            else:
+                cache.put_video(d.path, vec)
+        if good:
+            scorer.score_batch([d.key for d, _ in good], np.stack([v for _, v in good]))
+        if progress:
+            progress(len(batch))
+        batch.clear()
+
+    items = ((v, str(root / v)) for v in videos)
+    for d in decode_stream(items, decode_cfg, workers=cfg.workers):
+        if d.error is not None:
+            scorer.fail(d.key, d.error)
+            if progress:
+                progress(1)
+            continue
+        scorer.summary.decoded += 1
+        batch.append(d)
+        if len(batch) >= cfg.batch_size:
+            flush()
+    if batch:
+        flush()

@@ -1,0 +1,108 @@
+"""score-dir end to end through the CLI: real clips, a corrupt one among them, every format."""
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from cleverward.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def corpus(tmp_path, clips_dir):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(clips_dir / "h264_long.mp4", videos / "a.mp4")
+    shutil.copy(clips_dir / "vp9.webm", videos / "b.webm")
+    (videos / "corrupt.mp4").write_bytes(b"\x00\x01garbage" * 50)
+    (videos / "notes.txt").write_text("not a video; passed over")
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"prompt": "a white square moving right"}) + "\n"
+                       + json.dumps({"video": "a.mp4", "prompt": "only for a"}) + "\n")
+    return videos, prompts
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_score_dir_with_a_corrupt_file(tmp_path, corpus):
+    videos, prompts = corpus
+    out, summary = tmp_path / "s.jsonl", tmp_path / "summary.json"
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "--summary-json", summary)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 4  # a: 2 prompts, b: 1, corrupt: 1
+    by_video = {}
+    for r in rows:
+        by_video.setdefault(r["video"], []).append(r)
+    assert {r["prompt"] for r in by_video["a.mp4"]} == {"a white square moving right", "only for a"}
+    bad = by_video["corrupt.mp4"][0]
+    assert bad["score"] is None and "not a readable video" in bad["error"]
+    good = by_video["b.webm"][0]
+    assert -1 <= good["score"] <= 1 and set(good["dimensions"]) >= {"dynamism", "textual_alignment"}
+    assert good["model"] == "default" and good["error"] is None
+    s = json.loads(summary.read_text())
+    assert (s["scored"], s["failed"], s["decoded"], s["cache_hits"]) == (3, 1, 2, 0)
+    assert "a white square moving right" in res.stderr  # ranked table
+
+
+def test_strict_exits_nonzero_on_failure(tmp_path, corpus):
+    videos, prompts = corpus
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", tmp_path / "s.jsonl",
+               "--strict", "-q")
+    assert res.exit_code == 1
+
+
+def test_resume_keeps_rows_and_scores_only_new_pairs(tmp_path, corpus):
+    videos, prompts = corpus
+    out, summary = tmp_path / "s.jsonl", tmp_path / "summary.json"
+    assert _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q").exit_code == 0
+    first = out.read_text().splitlines()
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q",
+               "--summary-json", summary)
+    assert res.exit_code == 0
+    s = json.loads(summary.read_text())
+    # only the corrupt file is retried: it fails again, nothing else is decoded or scored
+    assert (s["scored"], s["failed"], s["decoded"]) == (0, 1, 0)
+    rows = out.read_text().splitlines()
+    assert len(rows) == len(first) and sum('"score": null' in r for r in rows) == 1
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_other_formats(tmp_path, corpus, suffix):
+    from cleverward.engine.output import read_rows
+
+    videos, prompts = corpus
+    out = tmp_path / f"s.{suffix}"
+    assert _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q").exit_code == 0
+    rows = read_rows(out, suffix)
+    assert len(rows) == 4 and sum(r["score"] is None for r in rows) == 1
+
+
+def test_bad_prompts_fail_before_decoding(tmp_path, corpus):
+    videos, _ = corpus
+    prompts = tmp_path / "bad.jsonl"
+    prompts.write_text('{"prompt": "ok"}\n{"prompt": "x", "video": "ghost.mp4"}\n')
+    out = tmp_path / "s.jsonl"
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", out)
+    assert res.exit_code == 2
+    assert f"{prompts}:2" in res.stderr and "ghost.mp4" in res.stderr
+    assert not out.exists()
+
+
+def test_bad_option_is_named(tmp_path, corpus):
+    videos, prompts = corpus
+    res = _run("score-dir", videos, "--prompts", prompts, "--decoder", "vlc")
+    assert res.exit_code == 2 and "decoder" in res.stderr
+
+
+def test_info_runs():
+    res = _run("info", "--json")
+    assert res.exit_code == 0
+    report = json.loads(res.stdout)
+    assert report["backends"]["torch"].startswith("yes")
+    assert report["backends"]["tensorrt"].startswith(("yes", "no: tensorrt"))

@@ -1,0 +1,42 @@
+"""Write small real clips with PyAV (H.264 via libx264, VP9 via libvpx) for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def frame_pattern(i: int, size: tuple[int, int]) -> np.ndarray:
+    """Frame i: a gradient with a bright square moving right, and the index in the red level, so
+    tests can tell which frame was decoded. -> uint8 (H, W, 3)."""
+    h, w = size
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 1] = np.linspace(0, 200, w, dtype=np.uint8)[None, :]
+    img[..., 2] = np.linspace(0, 200, h, dtype=np.uint8)[:, None]
+    img[..., 0] = min(255, 4 * i)
+    x = (i * 3) % max(1, w - 16)
+    img[h // 3 : h // 3 + 16, x : x + 16] = 255
+    return img
+
+
+def write_clip(
+    path: Path, codec: str = "h264", frames: int = 24, size: tuple[int, int] = (64, 64),
+    fps: int = 8, pattern=frame_pattern,
+) -> Path:
+    import av
+
+    h, w = size
+    codec_name = {"h264": "libx264", "vp9": "libvpx-vp9"}[codec]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec_name, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        if codec == "h264":
+            stream.options = {"preset": "ultrafast", "crf": "18"}
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(i, size), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+from cleverward.engine.output import RowWriter, make_row, read_rows
+from cleverward.engine.prompts import PromptsError, parse_prompts
+
+
+def test_parse_prompts_ok(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    p = tmp_path / "p.jsonl"
+    p.write_text('{"prompt": "all videos"}\n\n# comment\n{"video": "a.mp4", "prompt": "one"}\n')
+    entries = parse_prompts(p, tmp_path)
+    assert [(e.prompt, e.video, e.line) for e in entries] == [
+        ("all videos", None, 1), ("one", "a.mp4", 4)]
+
+
+def test_parse_prompts_reports_every_bad_line(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_text("\n".join([
+        '{"prompt": "fine"}',
+        "{not json",
+        '{"video": "a.mp4"}',
+        '{"prompt": "x", "video": "missing.mp4"}',
+        '["a list"]',
+        '{"prompt": ""}',
+    ]) + "\n")
+    with pytest.raises(PromptsError) as info:
+        parse_prompts(p, tmp_path)
+    problems = info.value.problems
+    assert [pr.split(":")[1] for pr in problems] == ["2", "3", "4", "5", "6"]
+    assert "not valid JSON" in problems[0] and 'missing "prompt"' in problems[1]
+    assert "missing.mp4" in problems[2] and "does not exist" in problems[2]
+    assert all(pr.startswith(str(p)) for pr in problems)
+
+
+def test_empty_prompts_file(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_text("\n")
+    with pytest.raises(PromptsError, match="holds no prompts"):
+        parse_prompts(p)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_writers_round_trip(tmp_path, fmt):
+    path = tmp_path / f"out.{fmt}"
+    rows = [make_row("a.mp4", "p", [0.5, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "default"),
+            make_row("b.mp4", "p", None, "default", "file is empty")]
+    with RowWriter(path, fmt) as w:
+        for r in rows:
+            w.write(r)
+    back = read_rows(path, fmt)
+    assert back[0]["score"] == 0.5 and back[0]["dimensions"]["physical_realism"] == 0.6
+    assert back[1]["score"] is None and back[1]["error"] == "file is empty"
+
+
+def test_jsonl_torn_last_line_is_dropped(tmp_path):
+    path = tmp_path / "out.jsonl"
+    good = json.dumps(make_row("a.mp4", "p", [0.1] * 7, "m"))
+    path.write_text(good + "\n" + good[:20])  # a crash mid-write
+    assert len(read_rows(path, "jsonl")) == 1
