@@ -68,11 +68,33 @@ class ConSEVideoEncoder(VideoEncoder):
     aligned_dim = SEMANTIC_DIM
     frame_size = (224, 224)
 
-    def __init__(self, top_k: int = 10, threads: int = 0) -> None:
+    def __init__(self, top_k: int = 10, threads: int = 0, runtime: str = "ort") -> None:
         if not 1 <= top_k <= 1000:
             raise ValueError(f"top_k: must be in 1..1000, got {top_k}")
+        if runtime not in ("ort", "torch"):
+            raise ValueError(f"runtime: must be 'ort' or 'torch', got {runtime!r}")
         self.top_k = top_k
         self.threads = threads
+        self.runtime = runtime
+
+    @cached_property
+    def _torch_net(self):
+        from cleverward.engine.encoders.mobilenet_torch import OnnxMobileNet
+
+        return OnnxMobileNet().eval()
+
+    def frame_features(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (F, 224, 224, 3) -> (logits (F, 1000), pooled (F, 1280)) on the chosen runtime.
+        The torch twin matches ONNX Runtime to ~1e-5, so both share cache entries."""
+        if self.runtime == "ort":
+            return run_mobilenet(frames, threads=self.threads)
+        import torch
+
+        from cleverward.engine.encoders.mobilenet import preprocess
+
+        with torch.inference_mode():
+            logits, pooled = self._torch_net(torch.from_numpy(preprocess(frames)))
+        return logits.numpy(), pooled.numpy()
 
     @cached_property
     def class_embeddings(self) -> np.ndarray:
@@ -82,7 +104,7 @@ class ConSEVideoEncoder(VideoEncoder):
         if not clips:
             return np.zeros((0, self.dim), np.float32)
         frames = np.concatenate(clips)  # (sum N, 224, 224, 3): one session call for the batch
-        logits, pooled = run_mobilenet(frames, threads=self.threads)
+        logits, pooled = self.frame_features(frames)
         per_frame = conse_embed(logits, self.class_embeddings, self.top_k)  # (F, 384)
         out, start = [], 0
         for clip in clips:
@@ -105,7 +127,9 @@ class ConSEVideoEncoder(VideoEncoder):
 
 
 @register_video_encoder("conse-mobilenetv2")
-def build_conse(location: str | None = None, top_k: str = "10") -> ConSEVideoEncoder:
+def build_conse(
+    location: str | None = None, top_k: str = "10", runtime: str = "ort"
+) -> ConSEVideoEncoder:
     if location:
         raise ValueError("conse-mobilenetv2 takes no location (its weights ship in a package)")
-    return ConSEVideoEncoder(top_k=int(top_k))
+    return ConSEVideoEncoder(top_k=int(top_k), runtime=runtime)

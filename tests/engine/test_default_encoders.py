@@ -83,3 +83,21 @@ def test_default_ranks_matching_prompt_first(model, demo_clips):
     for i, name in enumerate(names):
         others = np.delete(scores[i], i)
         assert scores[i, i] > others.max(), (name, scores[i])
+
+
+def test_torch_twin_of_mobilenet_matches_onnx_runtime():
+    """The eager-torch MobileNetV2 built from the ONNX weights (BN folded) matches ORT."""
+    import torch
+
+    from cleverward.engine.encoders.mobilenet import preprocess, run_mobilenet
+    from cleverward.engine.encoders.mobilenet_torch import OnnxMobileNet
+
+    frames = np.random.default_rng(0).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    logits, pooled = run_mobilenet(frames)
+    with torch.inference_mode():
+        t_logits, t_pooled = OnnxMobileNet().eval()(torch.from_numpy(preprocess(frames)))
+    np.testing.assert_allclose(t_logits.numpy(), logits, atol=1e-3, rtol=1e-4)
+    np.testing.assert_allclose(t_pooled.numpy(), pooled, atol=1e-4, rtol=1e-4)
+    ort_enc = build_video_encoder("conse-mobilenetv2")
+    torch_enc = build_video_encoder("conse-mobilenetv2?runtime=torch")
+    np.testing.assert_allclose(torch_enc.encode([frames]), ort_enc.encode([frames]), atol=1e-4)
