@@ -22,7 +22,7 @@ def frame_pattern(i: int, size: tuple[int, int]) -> np.ndarray:
 
 def write_clip(
     path: Path, codec: str = "h264", frames: int = 24, size: tuple[int, int] = (64, 64),
-    fps: int = 8, pattern=frame_pattern,
+    fps: int = 8, pattern=frame_pattern, gop: int | None = None,
 ) -> Path:
     import av
 
@@ -33,6 +33,8 @@ def write_clip(
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         if codec == "h264":
             stream.options = {"preset": "ultrafast", "crf": "18"}
+        if gop is not None:
+            stream.codec_context.gop_size = gop
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(pattern(i, size), format="rgb24")
             for packet in stream.encode(frame):

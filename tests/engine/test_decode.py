@@ -102,3 +102,23 @@ def test_frames_folder_is_a_video(tmp_path):
 
 def test_frame_pattern_is_deterministic():
     assert np.array_equal(frame_pattern(3, (16, 32)), frame_pattern(3, (16, 32)))
+
+
+@pytest.mark.parametrize("gop", [1, 4, 250])
+def test_gop_seeking_returns_the_same_frames_as_a_full_decode(tmp_path, gop):
+    import av
+
+    from cleverward.engine.decode.pyav_decoder import _decode_sequential, plan_gops, probe
+    from tests.clips import write_clip
+
+    path = str(write_clip(tmp_path / f"g{gop}.mp4", frames=40, size=(48, 64), gop=gop))
+    cfg = DecodeConfig(frames=3, height=48, width=64)
+    fast = decode_clip(path, cfg)
+    with av.open(path) as container:
+        full = np.stack(_decode_sequential(container, 3, cfg))
+        container.seek(0)
+        index = probe(container)
+    assert np.array_equal(fast, full)
+    # Short GOPs: only the GOPs holding a sampled frame are decoded.
+    targets = [index.pts[i] for i in uniform_indices(40, 3)]
+    assert len(plan_gops(index, targets)) == min(3, len(index.keyframe_pts))
