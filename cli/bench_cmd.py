@@ -1,0 +1,26 @@
+"""`cleverward bench`: stage and end-to-end throughput on this machine, with ratios."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="About a minute: a small corpus."),
+    json_out: Path = typer.Option(None, "--json", help="Write every figure here."),
+    work_dir: Path = typer.Option(None, "--work-dir", help="Where the corpus and outputs go."),
+) -> None:
+    """Measure each stage, the engine end to end, and the naive reference, in one run."""
+    from cleverward.benchmarks.suite import format_table, run_suite
+
+    results = run_suite(quick=quick, work_dir=work_dir)
+    typer.echo(format_table(results))
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
