@@ -59,7 +59,7 @@ class NaiveScorer:
             lo, po = self.net(x)
             logits.append(lo.numpy()[0])
             pooled.append(po.numpy()[0])
-            small.append((x[0].permute(1, 2, 0).numpy() * IMAGENET_STD + IMAGENET_MEAN))
+            small.append(x[0].permute(1, 2, 0).numpy() * IMAGENET_STD + IMAGENET_MEAN)
         logits, pooled = np.stack(logits), np.stack(pooled)
         frames_u8 = (np.clip(np.stack(small), 0, 1) * 255).astype(np.uint8)
         video = np.concatenate([
@@ -74,7 +74,7 @@ class NaiveScorer:
 def run_naive(model, videos: list[Path], prompts: list[str], frames: int = 8) -> dict:
     scorer = NaiveScorer(model, frames)
     start = time.perf_counter()
-    scores = [scorer.score(str(v), p) for v, p in zip(videos, prompts)]
+    scores = [scorer.score(str(v), p) for v, p in zip(videos, prompts, strict=True)]
     seconds = time.perf_counter() - start
     return {"videos": len(videos), "seconds": seconds, "videos_per_s": len(videos) / seconds,
             "scores": scores}

@@ -47,7 +47,7 @@ def _corpus(quick: bool, root: Path) -> tuple[list[Path], list[str]]:
 
 def _write_prompts(path: Path, videos: list[Path], prompts: list[str], folder: Path) -> Path:
     with open(path, "w") as f:
-        for v, p in zip(videos, prompts):
+        for v, p in zip(videos, prompts, strict=True):
             f.write(json.dumps({"video": str(v.relative_to(folder)), "prompt": p}) + "\n")
     return path
 
@@ -75,10 +75,9 @@ def _score_dir(model, folder, prompts_file, out, cache_dir, use_cache, workers=2
 
 
 def run_suite(quick: bool = True, work_dir: Path | None = None) -> dict:
+    from cleverward.benchmarks.naive import run_naive
     from cleverward.engine.decode import decode_clip
     from cleverward.engine.model import RewardModel
-
-    from cleverward.benchmarks.naive import run_naive
 
     work = Path(work_dir or tempfile.mkdtemp(prefix="cleverward-bench-"))
     videos, prompts = _corpus(quick, work)
@@ -137,7 +136,8 @@ def format_table(res: dict) -> str:
         row(f"video encoder ({rt})", f"{v['videos_per_s']:.2f} videos/s, {v['gflops']:.1f} GFLOP/s")
     row("text encoder (MiniLM)", f"{res['text_encoder']['prompts_per_s']:.0f} prompts/s")
     s = res["scoring"]
-    row(f"reward head {s['B']}x{s['P']}", f"{s['gflops']:.1f} GFLOP/s, {s['pairs_per_s']:.2e} pairs/s")
+    row(f"reward head {s['B']}x{s['P']}",
+        f"{s['gflops']:.1f} GFLOP/s, {s['pairs_per_s']:.2e} pairs/s")
     row("faiss FlatIP search", f"{res['faiss']['queries_per_s']:.0f} queries/s")
     row("head training (BT)", f"{res['training']['pairs_per_s']:.0f} pairs/s")
     row("naive reference", f"{res['naive']['videos_per_s']:.2f} videos/s")

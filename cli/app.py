@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cleverward.cli import bench_cmd, info_cmd, score_cmd
+from cleverward.cli import bench_cmd, export_cmd, index_cmd, info_cmd, score_cmd
 
 app = typer.Typer(
     name="cleverward",
@@ -16,6 +16,8 @@ app = typer.Typer(
 score_cmd.register(app)
 info_cmd.register(app)
 bench_cmd.register(app)
+export_cmd.register(app)
+index_cmd.register(app)
 
 
 def main() -> None:

@@ -78,11 +78,17 @@ def score_dir(
 
 
 def _run(cfg):
+    from cleverward.engine.backends import BackendUnavailable, choose_backend
     from cleverward.engine.embedding_cache import open_cache
     from cleverward.engine.model import RewardModel
     from cleverward.engine.scoring import score_directory
 
-    model = RewardModel.from_pretrained(cfg.model)
+    model = RewardModel.from_pretrained(cfg.model)  # config + head; encoders load lazily
+    try:
+        backend, _ = choose_backend(cfg.backend, model)  # before any encoder loads: fail at once
+    except BackendUnavailable as exc:
+        fail(str(exc))
+    model = model.with_backend(backend)
     cache = open_cache(cfg, model)
     try:
         with progress_bar(None, "scoring", cfg.quiet) as update:

@@ -51,12 +51,14 @@ def default_config() -> CheckpointConfig:
         text_encoder="minilm-l6",
         head=RewardHeadConfig(ConSEVideoEncoder.dim, MiniLMTextEncoder.dim, EMBED_DIM).to_dict(),
         frames=8,
-        provenance={"init": "zero-shot ConSE; shared PCA-256 map of MiniLM space", "trained": False},
+        provenance={"init": "zero-shot ConSE; shared PCA-256 map of MiniLM space",
+                    "trained": False},
     )
 
 
 def main() -> None:
-    folder = save_checkpoint(NAMED_MODELS["default"], default_config(), build_default_head().state_dict())
+    head = build_default_head()
+    folder = save_checkpoint(NAMED_MODELS["default"], default_config(), head.state_dict())
     print(f"wrote {folder}")
 
 

@@ -48,19 +48,17 @@ def backend_status() -> dict[str, tuple[bool, str]]:
         out["onnx"] = (True, "ONNX Runtime providers: " + ", ".join(ort.get_available_providers()))
     else:
         out["onnx"] = (False, "onnxruntime is not installed")
-    if not has_module("tensorrt"):
-        out["tensorrt"] = (False, "tensorrt is not installed (pip install cleverward[gpu] on a "
-                                  "CUDA machine); use --backend onnx")
-    elif not cuda_available():
-        out["tensorrt"] = (False, "tensorrt is installed but no CUDA device is visible")
-    else:
-        out["tensorrt"] = (True, f"TensorRT {version('tensorrt')}")
+    from cleverward.engine.export.tensorrt_build import tensorrt_status
+
+    out["tensorrt"] = tensorrt_status()  # installed, imports, >= 10, a CUDA device; else why not
     return out
 
 
 def decoder_status() -> dict[str, tuple[bool, str]]:
+    from cleverward.engine.decode.dali_decoder import dali_installed
+
     out = {"pyav": (True, f"FFmpeg via PyAV {version('av')}: every codec, CPU")}
-    if not has_module("nvidia.dali"):
+    if not dali_installed():  # has_module("nvidia.dali") raises when no nvidia.* is installed
         out["dali"] = (False, "nvidia-dali is not installed (pip install cleverward[dali])")
     elif cuda_available():
         out["dali"] = (True, "DALI mixed backend (NVDEC): H.264, HEVC, VP8, VP9, AV1, MJPEG")
@@ -70,6 +68,7 @@ def decoder_status() -> dict[str, tuple[bool, str]]:
 
 
 def describe() -> dict:
+    from cleverward.engine import faiss_device
     from cleverward.engine.backends import choose_backend
 
     libs = ["torch", "transformers", "onnxruntime", "onnx", "faiss-cpu", "faiss-gpu", "av",
@@ -86,5 +85,6 @@ def describe() -> dict:
         "backends": {k: ("yes: " if ok else "no: ") + why for k, (ok, why) in backends.items()},
         "backend auto": choose_backend("auto")[1],
         "decoders": {k: ("yes: " if ok else "no: ") + why for k, (ok, why) in decoders.items()},
+        "faiss": faiss_device.describe(),
         "cache": {"location": str(default_cache_dir())},
     }

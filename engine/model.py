@@ -4,6 +4,7 @@
     video = model.encode_videos([clip])                 # uint8 (N, H, W, 3) clips -> (B, Dv)
     text = model.encode_texts(["a corgi surfing"])      # -> (P, Dt)
     scores = model.score(video, text)                   # -> (B, P, K), K = len(SCORE_NAMES)
+    fast = model.with_backend("onnx")                   # same API; text + head on ONNX Runtime
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from cleverward.engine.reward_head import RewardHead, RewardHeadConfig
 
 
 class RewardModel:
+    backend = "torch"  # where encode_texts / score run; see with_backend
+
     def __init__(self, cfg: CheckpointConfig, head: RewardHead, name: str = "") -> None:
         self.cfg = cfg
         self.head = head.eval()
@@ -30,13 +33,22 @@ class RewardModel:
     def from_pretrained(cls, name_or_path: str | os.PathLike) -> RewardModel:
         cfg, state = load_checkpoint(name_or_path)
         head = RewardHead(RewardHeadConfig(**cfg.head))
-        missing, unexpected = head.load_state_dict(state, strict=False)
+        missing, unexpected = head.load_state_dict(state, strict=True)
         if missing or unexpected:
             raise ValueError(
                 f"model {name_or_path}: weights do not match the head "
                 f"(missing {missing}, unexpected {unexpected})"
             )
         return cls(cfg, head, name=str(name_or_path))
+
+    def with_backend(self, backend: str) -> RewardModel:
+        """This model with encode_texts / score on `backend`: "torch" (itself), "onnx" (ONNX
+        Runtime) or "tensorrt". Exports are built on first use and cached (engine/runtime.py)."""
+        if backend == self.backend:
+            return self
+        from cleverward.engine.runtime import compile_model
+
+        return compile_model(self, backend)
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         save_checkpoint(folder, self.cfg, self.head.state_dict())

@@ -23,7 +23,8 @@ def make_row(video: str, prompt: str, scores, model: str, error: str | None = No
     if scores is None:
         return {"video": video, "prompt": prompt, "score": None,
                 "dimensions": None, "model": model, "error": error}
-    dims = {name: round(float(s), 6) for name, s in zip(CANONICAL_DIMENSIONS, scores[1:])}
+    named = zip(CANONICAL_DIMENSIONS, scores[1:], strict=True)
+    dims = {name: round(float(s), 6) for name, s in named}
     return {"video": video, "prompt": prompt, "score": round(float(scores[0]), 6),
             "dimensions": dims, "model": model, "error": error}
 

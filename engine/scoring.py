@@ -76,12 +76,12 @@ def plan_pairs(entries: list[PromptEntry], videos: list[str]) -> dict[str, list[
 
 def _embed_prompts(model, prompts: list[str], cache) -> dict[str, np.ndarray]:
     cached = cache.get_texts(prompts)
-    missing = [p for p, v in zip(prompts, cached) if v is None]
+    missing = [p for p, v in zip(prompts, cached, strict=True) if v is None]
     fresh = model.encode_texts(missing) if missing else np.zeros((0, 1), np.float32)
     if missing:
         cache.put_texts(missing, fresh)
-    table = {p: v for p, v in zip(prompts, cached) if v is not None}
-    table.update(zip(missing, fresh))
+    table = {p: v for p, v in zip(prompts, cached, strict=True) if v is not None}
+    table.update(zip(missing, fresh, strict=True))
     return table
 
 
@@ -142,7 +142,11 @@ def score_directory(
     for row in keep:
         summary.ranking.setdefault(row["prompt"], []).append((row["score"], row["video"]))
 
-    model = model or RewardModel.from_pretrained(cfg.model)
+    if model is None:
+        from cleverward.engine.backends import choose_backend
+
+        model = RewardModel.from_pretrained(cfg.model)
+        model = model.with_backend(choose_backend(cfg.backend, model)[0])
     cache = cache or NullCache()
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
     text_table = _embed_prompts(model, sorted({p for ps in plan.values() for p in ps}), cache)
@@ -190,8 +194,8 @@ def _encode_and_score(cfg, model, cache, root, videos, decode_cfg, scorer, progr
 
     def flush() -> None:
         results = _encode_isolating(model, [d.frames for d in batch])
-        good = [(d, vec) for d, (vec, _) in zip(batch, results) if vec is not None]
-        for d, (vec, error) in zip(batch, results):
+        good = [(d, vec) for d, (vec, _) in zip(batch, results, strict=True) if vec is not None]
+        for d, (vec, error) in zip(batch, results, strict=True):
             if vec is None:
                 scorer.fail(d.key, error)
             else:

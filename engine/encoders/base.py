@@ -1,8 +1,8 @@
 """What every encoder provides.
 
-A video encoder maps a batch of decoded clips, each uint8 ``(N, H, W, 3)``, to one float32 vector per
-clip. Its first ``aligned_dim`` components live in the same space as its paired text encoder (for
-zero-shot scoring); any further components are extra features the reward head may learn to use.
+A video encoder maps a batch of decoded clips, each uint8 ``(N, H, W, 3)``, to one float32 vector
+per clip. Its first ``aligned_dim`` components live in the same space as its paired text encoder
+(for zero-shot scoring); any further components are extra features the reward head may learn to use.
 A text encoder maps strings to float32 vectors.
 
 ``fingerprint`` identifies the weights and preprocessing: it keys the embedding cache, so vectors

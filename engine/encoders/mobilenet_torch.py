@@ -68,7 +68,10 @@ class OnnxMobileNet(nn.Module):
 
     @staticmethod
     def _fold(weights, conv, bn) -> tuple[torch.Tensor, torch.Tensor]:
-        """Conv then BN -> one conv: w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta."""
+        """Conv then BN -> one conv.
+
+        w' = w * g / sqrt(v + eps),  b' = (b - m) * g / sqrt(v + eps) + beta.
+        """
         w = weights[conv.input[1]]
         b = weights[conv.input[2]] if len(conv.input) > 2 else torch.zeros(w.shape[0])
         gamma, beta, mean, var = (weights[n] for n in bn.input[1:5])

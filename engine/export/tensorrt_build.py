@@ -1,0 +1,319 @@
+"""TensorRT engines built from the exported ONNX graphs, and a runner for them.
+
+    ok, why = tensorrt_status()                          # never raises; imports nothing heavy
+    engines = build_engines(export_dir, manifest)        # {"head": Path(...engine), ...}
+    runner = TrtRunner(engines["head"])
+    out = runner({"video": v, "text": t})                # torch CUDA tensors -> {"rewards": ...}
+
+Build (TensorRT Python API, 10.x and 11.x):
+  - network from trt.OnnxParser.parse_from_file (external weight files resolve beside the graph).
+    Explicit batch is the only mode since TensorRT 10 (the EXPLICIT_BATCH flag is deprecated
+    there and gone in 11), so the network is created with no flags; on 8.x/9.x the flag is set.
+  - BuilderConfig: a WORKSPACE memory-pool limit; FP16 where it is still a builder flag
+    (TensorRT 10 weak typing) and the GPU has fast fp16 (sm_53/60/62, sm_70+; queried from CUDA,
+    as TensorRT 10.5 deprecated platform_has_fast_fp16). TensorRT 11 removed the flag: networks
+    are strongly typed, so an fp32 graph builds fp32 - convert it with ModelOpt AutoCast for
+    fp16. The precision actually used is recorded next to the engine.
+  - one optimisation profile: min/opt/max for every dynamic axis (batch, prompts, seq, frames).
+  - a timing cache file per (GPU, TensorRT version), loaded before and saved after every build,
+    so tactic timing is paid once per machine rather than once per engine.
+Engine cache: <dir>/<component>-<key>.engine beside a .json sidecar; key = sha256 of the ONNX
+sha256, GPU name + compute capability, TensorRT version, precision, profile and workspace. A hit is
+verified (sidecar key and engine sha256) before it is deserialised.
+
+Run: trt.Runtime -> deserialize_cuda_engine -> create_execution_context; per call set_input_shape
+and set_tensor_address for every I/O tensor (the name-based API of TensorRT 10; the bindings API
+is gone), device buffers are torch CUDA tensors, execute_async_v3 on a dedicated CUDA stream
+ordered against torch's current stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cleverward.engine.export.manifest import Component, ExportManifest, sha256_file
+
+MIN_VERSION = (10, 0)
+INSTEAD = "use --backend onnx (ONNX Runtime; CUDA / TensorRT execution providers where installed)"
+
+# dynamic axis name -> (min, opt, max) of the optimisation profile
+DEFAULT_RANGES: dict[str, tuple[int, int, int]] = {
+    "batch": (1, 64, 4096),
+    "prompts": (1, 64, 1024),
+    "seq": (1, 32, 256),
+    "N": (1, 64, 512),
+    "frames": (1, 64, 512),
+}
+
+
+class TensorRTUnavailable(RuntimeError):
+    """TensorRT cannot run here; the message says what is missing and what to use instead."""
+
+
+class TensorRTError(RuntimeError):
+    """TensorRT is present but a build or run failed."""
+
+
+def tensorrt_status() -> tuple[bool, str]:
+    """(usable, why). Imports tensorrt only if it is installed, torch.cuda only then."""
+    from cleverward.engine.environment import cuda_available, has_module, version
+
+    if not has_module("tensorrt"):
+        return False, ("tensorrt is not installed (pip install 'cleverward[gpu]' on a CUDA "
+                       f"machine); {INSTEAD}")
+    try:
+        import tensorrt as trt
+    except Exception as exc:  # noqa: BLE001 - placeholder wheels fail in many ways
+        return False, f"tensorrt is installed but does not import ({exc}); {INSTEAD}"
+    found = tuple(int(x) for x in trt.__version__.split(".")[:2])
+    if found < MIN_VERSION:
+        return False, (f"tensorrt {trt.__version__} is older than 10.0 (this code uses the "
+                       f"name-based tensor API); {INSTEAD}")
+    if not cuda_available():
+        return False, (f"tensorrt {version('tensorrt')} is installed but no CUDA device is "
+                       f"visible; {INSTEAD}")
+    import torch
+
+    return True, f"TensorRT {trt.__version__} on {torch.cuda.get_device_name()}"
+
+
+def require_tensorrt():
+    """The tensorrt module, or TensorRTUnavailable with the reason and the alternative."""
+    ok, why = tensorrt_status()
+    if not ok:
+        raise TensorRTUnavailable(f"TensorRT cannot run here: {why}")
+    import tensorrt as trt
+
+    return trt
+
+
+@dataclass(frozen=True)
+class TensorRTConfig:
+    fp16: bool = True
+    workspace_gib: float = 4.0
+    ranges: dict[str, tuple[int, int, int]] = field(default_factory=lambda: dict(DEFAULT_RANGES))
+
+    def __post_init__(self) -> None:
+        if self.workspace_gib <= 0:
+            raise ValueError(f"workspace_gib: must be > 0, got {self.workspace_gib}")
+        for axis, (lo, opt, hi) in self.ranges.items():
+            if not 1 <= lo <= opt <= hi:
+                raise ValueError(f"ranges[{axis!r}]: need 1 <= min <= opt <= max, got "
+                                 f"{(lo, opt, hi)}")
+
+
+def _device() -> dict:
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    return {"gpu": torch.cuda.get_device_name(), "compute_capability": f"{major}.{minor}"}
+
+
+def _fast_fp16(capability: str) -> bool:
+    major, minor = (int(x) for x in capability.split("."))
+    return major >= 7 or (major, minor) in ((5, 3), (6, 0), (6, 2))
+
+
+def _precision(trt, cfg: TensorRTConfig, device: dict) -> str:
+    if not cfg.fp16:
+        return "fp32"
+    if not hasattr(trt.BuilderFlag, "FP16"):
+        return "strongly-typed (TensorRT >= 11: fp32 graph builds fp32; use ModelOpt AutoCast)"
+    return "fp16" if _fast_fp16(device["compute_capability"]) else "fp32 (no fast fp16 on GPU)"
+
+
+def profile_shapes(comp: Component, cfg: TensorRTConfig) -> dict[str, list[tuple[int, ...]]]:
+    """input name -> [min, opt, max] shapes; dynamic axes from cfg.ranges (seq capped by the
+    tokenizer's max_length)."""
+    ranges = dict(cfg.ranges)
+    if "max_length" in comp.extra and "seq" in ranges:
+        lo, opt, _ = ranges["seq"]
+        hi = int(comp.extra["max_length"])
+        ranges["seq"] = (min(lo, hi), min(opt, hi), hi)
+    out = {}
+    for spec in comp.inputs:
+        dims = []
+        for d in spec.shape:
+            if isinstance(d, int) and d > 0:
+                dims.append((d, d, d))
+            elif d in ranges:
+                dims.append(ranges[d])
+            else:
+                raise TensorRTError(f"{comp.name}: input {spec.name} axis {d!r} has no range; "
+                                    f"add it to TensorRTConfig.ranges")
+        out[spec.name] = [tuple(r[i] for r in dims) for i in range(3)]
+    return out
+
+
+def engine_key(comp: Component, trt_version: str, device: dict, precision: str,
+               shapes: dict, cfg: TensorRTConfig) -> str:
+    blob = json.dumps({"onnx": comp.files, "tensorrt": trt_version, "device": device,
+                       "precision": precision, "profile": shapes,
+                       "workspace_gib": cfg.workspace_gib}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _network_flags(trt) -> int:
+    if int(trt.__version__.split(".")[0]) >= 10:
+        return 0  # explicit batch is implied (and the flag deprecated / removed)
+    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+
+
+def _parse(trt, builder, logger, onnx_path: Path):
+    network = builder.create_network(_network_flags(trt))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise TensorRTError(f"{onnx_path}: the TensorRT ONNX parser failed: {errors}")
+    return network, parser  # the parser owns weights the network refers to: keep it alive
+
+
+def _timing_cache_path(cache_dir: Path, trt_version: str, device: dict) -> Path:
+    tag = hashlib.sha256(f"{device}|{trt_version}".encode()).hexdigest()[:12]
+    return cache_dir / f"timing-{tag}.cache"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)
+
+
+def _build(trt, onnx_path: Path, shapes: dict, precision: str, cfg: TensorRTConfig,
+           timing_path: Path) -> bytes:
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network, _parser = _parse(trt, builder, logger, onnx_path)
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(cfg.workspace_gib * (1 << 30)))
+    if precision == "fp16":
+        config.set_flag(trt.BuilderFlag.FP16)
+    profile = builder.create_optimization_profile()
+    for name, (lo, opt, hi) in shapes.items():
+        profile.set_shape(name, lo, opt, hi)
+    config.add_optimization_profile(profile)
+    cache_bytes = timing_path.read_bytes() if timing_path.is_file() else b""
+    timing_cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(timing_cache, ignore_mismatch=False)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise TensorRTError(f"{onnx_path}: build_serialized_network failed (see TensorRT log)")
+    _atomic_write(timing_path, bytes(config.get_timing_cache().serialize()))
+    return bytes(serialized)
+
+
+def _cached(engine: Path, sidecar: Path, key: str) -> bool:
+    if not (engine.is_file() and sidecar.is_file()):
+        return False
+    meta = json.loads(sidecar.read_text())
+    return meta.get("key") == key and meta.get("engine_sha256") == sha256_file(engine)
+
+
+def build_engine(onnx_path: str | Path, comp: Component, cache_dir: str | Path,
+                 cfg: TensorRTConfig | None = None) -> Path:
+    """The engine for one exported component: from the cache when its key matches, else built
+    (and cached). -> path of the serialized engine."""
+    trt = require_tensorrt()
+    cfg = cfg or TensorRTConfig()
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    device = _device()
+    precision = _precision(trt, cfg, device)
+    shapes = profile_shapes(comp, cfg)
+    key = engine_key(comp, trt.__version__, device, precision, shapes, cfg)
+    engine, sidecar = cache_dir / f"{comp.name}-{key}.engine", cache_dir / f"{comp.name}-{key}.json"
+    if _cached(engine, sidecar, key):
+        return engine
+    start = time.perf_counter()
+    data = _build(trt, Path(onnx_path), shapes, precision, cfg,
+                  _timing_cache_path(cache_dir, trt.__version__, device))
+    _atomic_write(engine, data)
+    meta = {"key": key, "component": comp.name, "onnx_sha256": comp.sha256,
+            "tensorrt": trt.__version__, **device, "precision": precision,
+            "profile": {k: [list(s) for s in v] for k, v in shapes.items()},
+            "config": asdict(cfg), "engine_sha256": sha256_file(engine),
+            "build_seconds": round(time.perf_counter() - start, 2),
+            "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    _atomic_write(sidecar, (json.dumps(meta, indent=2) + "\n").encode())
+    return engine
+
+
+def build_engines(export_dir: str | Path, manifest: ExportManifest, cache_dir: str | Path,
+                  cfg: TensorRTConfig | None = None, components=None) -> dict[str, Path]:
+    names = components or list(manifest.components)
+    return {name: build_engine(manifest.path(export_dir, name), manifest.components[name],
+                               cache_dir, cfg) for name in names}
+
+
+def _torch_dtypes(trt) -> dict:
+    import torch
+
+    pairs = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16,
+             "INT32": torch.int32, "INT64": torch.int64, "INT8": torch.int8,
+             "UINT8": torch.uint8, "BOOL": torch.bool}
+    return {getattr(trt.DataType, k): v for k, v in pairs.items() if hasattr(trt.DataType, k)}
+
+
+class TrtRunner:
+    """One deserialized engine and its execution context; call with torch tensors by name."""
+
+    def __init__(self, engine_path: str | Path, device: int = 0) -> None:
+        import torch
+
+        trt = require_tensorrt()
+        self.device = torch.device("cuda", device)
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self.engine = self._runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        if self.engine is None:
+            raise TensorRTError(f"{engine_path}: could not deserialize (built by another "
+                                f"TensorRT version or for another GPU?)")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        is_input = {n: self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
+        self.inputs = [n for n in names if is_input[n]]
+        self.outputs = [n for n in names if not is_input[n]]
+        dtypes = _torch_dtypes(trt)
+        self.dtypes = {n: dtypes[self.engine.get_tensor_dtype(n)] for n in names}
+        self.stream = torch.cuda.Stream(device=self.device)
+
+    def max_shape(self, name: str) -> tuple[int, ...]:
+        """The largest shape the optimisation profile accepts for input `name`."""
+        return tuple(self.engine.get_tensor_profile_shape(name, 0)[2])
+
+    def __call__(self, feeds: dict) -> dict:
+        """feeds: input name -> tensor (any device); -> output name -> CUDA tensor. The outputs
+        are ready on torch's current stream when this returns."""
+        import torch
+
+        current = torch.cuda.current_stream(self.device)
+        held = []
+        for name in self.inputs:
+            t = feeds[name].to(self.device, self.dtypes[name]).contiguous()  # (on `current`)
+            if not self.context.set_input_shape(name, tuple(t.shape)):
+                lo, _, hi = self.engine.get_tensor_profile_shape(name, 0)
+                raise TensorRTError(f"input {name}: shape {tuple(t.shape)} outside the "
+                                    f"engine's profile {tuple(lo)}..{tuple(hi)}")
+            self.context.set_tensor_address(name, t.data_ptr())
+            held.append(t)
+        unresolved = self.context.infer_shapes()
+        if unresolved:
+            raise TensorRTError(f"shapes not resolved for {unresolved}")
+        outs = {}
+        for name in self.outputs:
+            shape = tuple(self.context.get_tensor_shape(name))
+            outs[name] = torch.empty(shape, dtype=self.dtypes[name], device=self.device)
+            self.context.set_tensor_address(name, outs[name].data_ptr())
+        self.stream.wait_stream(current)  # the input copies were queued on `current`
+        if not self.context.execute_async_v3(self.stream.cuda_stream):
+            raise TensorRTError("execute_async_v3 failed (see TensorRT log)")
+        for t in (*held, *outs.values()):
+            t.record_stream(self.stream)  # the caching allocator must not recycle them early
+        current.wait_stream(self.stream)
+        return outs

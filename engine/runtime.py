@@ -1,0 +1,280 @@
+"""Where the text encoder and the reward head run: torch, ONNX Runtime or TensorRT.
+
+    model = RewardModel.from_pretrained("default").with_backend("onnx")
+    text = model.encode_texts(["a corgi surfing"])    # tokenizers + ORT, no sentence-transformers
+    scores = model.score(video, text)                 # the exported head on ORT -> (B, P, K)
+
+`compile_model(model, backend)` returns a RewardModel whose encode_texts / score run on the
+backend; encode_videos keeps the video encoder, run on ONNX Runtime where it has an ORT path (the
+default ConSE frame encoder: MobileNetV2 is ONNX already). The ONNX graphs are exported on first
+use into default_cache_dir()/onnx/<checkpoint key> (verified against their manifest on every
+load, rebuilt if torn) and TensorRT engines into default_cache_dir()/tensorrt.
+
+Text on ORT must see the tokens sentence-transformers would: tokenizer.json through the
+`tokenizers` library, truncated to the model's max_seq_length (256 for all-MiniLM-L6-v2, not the
+128 written in its tokenizer.json) and right-padded to the longest text of the batch; batches are
+formed from length-sorted texts as sentence-transformers forms them, to pad less.
+Embeddings match torch to ~1e-6, so they share the text encoder's fingerprint (and cache
+entries), as the torch twin of the MobileNet frame encoder does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from cleverward.engine.encoders.base import TextEncoder
+from cleverward.engine.model import RewardModel
+
+RUNTIME_COMPONENTS = ("head", "text_encoder")  # what compile_model runs; the frame graph is ORT
+
+
+def onnx_cache_root() -> Path:
+    from cleverward.engine.environment import default_cache_dir
+
+    return default_cache_dir() / "onnx"
+
+
+def ort_providers() -> list:
+    """TensorRT EP, then CUDA EP, where this onnxruntime build lists them; CPU always last."""
+    import onnxruntime as ort
+
+    from cleverward.engine.environment import default_cache_dir
+
+    available = ort.get_available_providers()
+    providers: list = []
+    if "TensorrtExecutionProvider" in available:
+        trt_cache = default_cache_dir() / "ort-tensorrt"
+        providers.append(("TensorrtExecutionProvider", {
+            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(trt_cache),
+            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(trt_cache),
+        }))
+    if "CUDAExecutionProvider" in available:
+        providers.append("CUDAExecutionProvider")
+    providers.append("CPUExecutionProvider")
+    return providers
+
+
+def ort_session(path: str | Path, threads: int = 0):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads  # 0: one per core
+    # No busy-waiting between calls: these graphs run between decode batches, and spinning
+    # threads take the cores the PyAV decoders need (measured cost: +0.9 ms on a single prompt,
+    # none at 64, +0.4 ms on a 1024x64 head).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=ort_providers())
+
+
+# --- exports, built once per checkpoint ----------------------------------------------------
+
+
+def ensure_exported(model: RewardModel, root: str | Path | None = None):
+    """-> (folder, manifest) of this model's ONNX export, exporting it on first use.
+
+    The folder is named by checkpoint_key (config + head tensors + encoder fingerprints). A new
+    export is written to a temporary folder and renamed into place, so a crash or a concurrent
+    process never leaves a half export under the final name."""
+    from cleverward.engine.export import ExportError, checkpoint_key, export_onnx, load_manifest
+
+    root = Path(root) if root else onnx_cache_root()
+    folder = root / checkpoint_key(model)
+    try:
+        return folder, load_manifest(folder)
+    except ExportError:
+        pass  # missing, or torn: export afresh
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{folder.name}-"))
+    try:
+        export_onnx(model, tmp, components=RUNTIME_COMPONENTS)
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process renamed its export into place first: use that one
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder, load_manifest(folder)
+
+
+# --- text ----------------------------------------------------------------------------------
+
+
+class TextTokenizer:
+    """tokenizer.json via `tokenizers`: truncate to max_length tokens (specials included),
+    right-pad to the longest text of the call. -> int64 input_ids, attention_mask (B, S)."""
+
+    def __init__(self, path: str | Path, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(path))
+        pad = tok.padding or {}  # the file's own padding (MiniLM: fixed 128) sets id and token
+        tok.enable_truncation(max_length=max_length)
+        tok.enable_padding(direction="right", pad_id=pad.get("pad_id", 0),
+                           pad_type_id=pad.get("pad_type_id", 0),
+                           pad_token=pad.get("pad_token", "[PAD]"), length=None)
+        self.tokenizer = tok
+        self.max_length = max_length
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        encs = self.tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encs], np.int64)  # (B, S)
+        mask = np.array([e.attention_mask for e in encs], np.int64)  # (B, S)
+        return ids, mask
+
+
+class CompiledTextEncoder(TextEncoder):
+    """A text encoder whose graph runs outside torch; `run(ids, mask) -> (B, D)` float32."""
+
+    def __init__(self, source: TextEncoder, tokenizer: TextTokenizer, run, backend: str,
+                 batch_size: int = 64) -> None:
+        self.source, self.tokenizer, self.run = source, tokenizer, run
+        self.name, self.dim = source.name, source.dim
+        self.backend, self.batch_size = backend, batch_size
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first, like ST
+        for start in range(0, len(texts), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            ids, mask = self.tokenizer([texts[i] for i in idx])
+            out[idx] = self.run(ids, mask)  # (b, D)
+        return out
+
+    def fingerprint(self) -> str:
+        return self.source.fingerprint()
+
+
+def _ort_text(source: TextEncoder, folder: Path, comp) -> CompiledTextEncoder:
+    session = ort_session(folder / comp.file)
+    tokenizer = TextTokenizer(folder / comp.extra["tokenizer"], int(comp.extra["max_length"]))
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        (emb,) = session.run(["text_embedding"], {"input_ids": ids, "attention_mask": mask})
+        return emb
+
+    return CompiledTextEncoder(source, tokenizer, run, "onnx")
+
+
+# --- reward head ---------------------------------------------------------------------------
+
+
+class OrtHead:
+    def __init__(self, path: str | Path) -> None:
+        self.session = ort_session(path)
+
+    def __call__(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
+        """video (B, Dv), text (P, Dt) -> float32 (B, P, K)."""
+        (rewards,) = self.session.run(["rewards"], {
+            "video": np.ascontiguousarray(video, np.float32),
+            "text": np.ascontiguousarray(text, np.float32),
+        })
+        return rewards
+
+
+class TrtHead:
+    """The head engine; batches larger than its profile's max are run in slices."""
+
+    def __init__(self, runner) -> None:
+        self.runner = runner
+        self.max_batch = runner.max_shape("video")[0]
+        self.max_prompts = runner.max_shape("text")[0]
+
+    def __call__(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
+        import torch
+
+        if len(text) > self.max_prompts:
+            raise ValueError(f"{len(text)} prompts: the engine was built for at most "
+                             f"{self.max_prompts} (TensorRTConfig.ranges['prompts'])")
+        t = torch.from_numpy(np.ascontiguousarray(text, np.float32))
+        parts = []
+        for start in range(0, len(video), self.max_batch):
+            v = torch.from_numpy(np.ascontiguousarray(video[start : start + self.max_batch],
+                                                      np.float32))
+            parts.append(self.runner({"video": v, "text": t})["rewards"].float().cpu().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, len(text), 0), np.float32)
+
+
+def _trt_text(source: TextEncoder, folder: Path, comp, runner) -> CompiledTextEncoder:
+    import torch
+
+    tokenizer = TextTokenizer(folder / comp.extra["tokenizer"], int(comp.extra["max_length"]))
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        out = runner({"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)})
+        return out["text_embedding"].float().cpu().numpy()
+
+    return CompiledTextEncoder(source, tokenizer, run, "tensorrt",
+                               batch_size=min(64, runner.max_shape("input_ids")[0]))
+
+
+# --- the model -----------------------------------------------------------------------------
+
+
+def _ort_video_encoder(encoder):
+    """The video encoder on its ONNX Runtime path where it has one (ConSE: runtime='ort')."""
+    from cleverward.engine.encoders.conse import ConSEVideoEncoder
+
+    if isinstance(encoder, ConSEVideoEncoder) and encoder.runtime != "ort":
+        return ConSEVideoEncoder(top_k=encoder.top_k, threads=encoder.threads, runtime="ort")
+    return encoder
+
+
+class CompiledRewardModel(RewardModel):
+    """A RewardModel whose text encoder and head run on another runtime; same API."""
+
+    def __init__(self, base: RewardModel, backend: str, text_encoder: CompiledTextEncoder,
+                 head_fn, export_dir: Path) -> None:
+        super().__init__(base.cfg, base.head, base.name)
+        self.base, self.backend, self.export_dir = base, backend, export_dir
+        self._text, self._head_fn = text_encoder, head_fn
+        self._video = _ort_video_encoder(base.video_encoder)
+
+    @property
+    def video_encoder(self):
+        return self._video
+
+    @property
+    def text_encoder(self):
+        return self._text
+
+    def score(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
+        """video (B, Dv), text (P, Dt) -> float32 (B, P, K)."""
+        if len(video) == 0 or len(text) == 0:
+            return np.zeros((len(video), len(text), self.head.cfg.num_scores), np.float32)
+        return self._head_fn(video, text)
+
+    def with_backend(self, backend: str) -> RewardModel:
+        return self.base.with_backend(backend)
+
+
+def compile_model(model: RewardModel, backend: str, cache_root: str | Path | None = None):
+    """`model` with encode_texts / score on `backend` ("torch" returns it unchanged)."""
+    if backend == "torch":
+        return model
+    if backend == "tensorrt":
+        from cleverward.engine.export.tensorrt_build import require_tensorrt
+
+        require_tensorrt()  # fail before spending seconds on an ONNX export
+    elif backend != "onnx":
+        raise ValueError(f"backend: must be torch, onnx or tensorrt, got {backend!r}")
+    folder, manifest = ensure_exported(model, cache_root)
+    text_comp = manifest.components["text_encoder"]
+    if backend == "onnx":
+        text = _ort_text(model.text_encoder, folder, text_comp)
+        return CompiledRewardModel(model, "onnx", text, OrtHead(manifest.path(folder, "head")),
+                                   folder)
+    from cleverward.engine.environment import default_cache_dir
+    from cleverward.engine.export.tensorrt_build import TrtRunner, build_engines
+
+    engines = build_engines(folder, manifest, default_cache_dir() / "tensorrt")
+    text = _trt_text(model.text_encoder, folder, text_comp, TrtRunner(engines["text_encoder"]))
+    return CompiledRewardModel(model, "tensorrt", text, TrtHead(TrtRunner(engines["head"])),
+                               folder)

@@ -1,0 +1,96 @@
+"""The cache through score-dir, `index build` and `search` end to end, on real clips.
+
+Every command gets an explicit --cache under tmp_path: the suite-wide CLEVERWARD_CACHE is shared
+by the whole session, and other tests count cache hits in it.
+"""
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from cleverward.cli.app import app
+
+runner = CliRunner()
+PROMPT_1 = "a white square moving right"
+PROMPTS_2 = ["a green and blue gradient", "a bright square sliding across the frame"]
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture()
+def corpus(tmp_path, clips_dir):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(clips_dir / "h264_long.mp4", videos / "a.mp4")
+    shutil.copy(clips_dir / "vp9.webm", videos / "b.webm")
+    shutil.copy(clips_dir / "h264_short.mp4", videos / "c.mp4")
+    (tmp_path / "p1.jsonl").write_text(json.dumps({"prompt": PROMPT_1}) + "\n")
+    (tmp_path / "p2.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n"
+                                               for p in PROMPTS_2))
+    return videos
+
+
+def _score_dir(tmp_path, videos, prompts, name):
+    out, summary = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.summary.json"
+    res = _run("score-dir", videos, "--prompts", tmp_path / prompts, "--out", out, "-q",
+               "--cache", tmp_path / "cache", "--summary-json", summary)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    return rows, json.loads(summary.read_text())
+
+
+def test_new_prompts_decode_nothing_and_search_agrees_with_score_dir(tmp_path, corpus):
+    _, first = _score_dir(tmp_path, corpus, "p1.jsonl", "first")
+    assert (first["decoded"], first["cache_hits"]) == (3, 0)
+    rows, second = _score_dir(tmp_path, corpus, "p2.jsonl", "second")  # new prompts
+    assert (second["decoded"], second["cache_hits"], second["scored"]) == (0, 3, 6)
+
+    res = _run("index", "build", corpus, "--cache", tmp_path / "cache", "--json", "-q")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert (report["decoded"], report["cache_hits"], report["kind"]) == (0, 3, "flat")
+
+    for prompt in PROMPTS_2:
+        res = _run("search", prompt, "--top-k", 10, "--dir", corpus, "--cache",
+                   tmp_path / "cache", "--json")
+        assert res.exit_code == 0, res.output
+        found = json.loads(res.stdout)["results"]
+        expected = sorted((r for r in rows if r["prompt"] == prompt), key=lambda r: -r["score"])
+        assert [h["video"] for h in found] == [r["video"] for r in expected]
+        assert [h["score"] for h in found] == pytest.approx([r["score"] for r in expected],
+                                                            abs=1e-5)
+        assert found[0]["path"] == str(corpus / found[0]["video"])
+
+
+def test_search_uses_the_latest_index_and_prints_a_table(tmp_path, corpus):
+    cache = tmp_path / "cache"
+    res = _run("index", "build", corpus, "--cache", cache, "--kind", "hnsw", "-q")
+    assert res.exit_code == 0, res.output
+    assert "kind: hnsw (requested)" in res.stdout and "recall@10" in res.stdout
+    res = _run("search", PROMPT_1, "-k", 2, "--cache", cache)
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].lstrip().startswith("1.")
+    assert "3 videos, hnsw index" in res.stderr
+
+
+def test_search_without_an_index_explains(tmp_path):
+    res = _run("search", "anything", "--cache", tmp_path / "empty")
+    assert res.exit_code == 2 and "cleverward index build" in res.stderr
+    res = _run("index", "build", tmp_path / "nowhere", "--cache", tmp_path / "empty")
+    assert res.exit_code == 2 and "not a folder" in res.stderr
+
+
+def test_bad_kind_is_named(tmp_path, corpus):
+    res = _run("index", "build", corpus, "--cache", tmp_path / "c", "--kind", "lsh")
+    assert res.exit_code == 2 and "kind" in res.stderr
+
+
+def test_info_reports_faiss():
+    res = _run("info", "--json")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["faiss"].startswith("yes: faiss")

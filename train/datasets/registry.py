@@ -1,0 +1,38 @@
+"""Annotation formats by name, and the `FORMAT:PATH` entry point the CLI's --dataset uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from cleverward.train.datasets import genai_bench, generic, t2vqa, videofeedback
+from cleverward.train.datasets import videogen_rewardbench as vgrb
+from cleverward.train.datasets.records import DatasetRecords
+
+Loader = Callable[[Path, "str | Path | None"], DatasetRecords]
+
+FORMATS: dict[str, Loader] = {
+    "t2vqa": t2vqa.load,
+    "videofeedback": videofeedback.load,
+    "genai-bench": genai_bench.load,
+    "videogen-rewardbench": vgrb.load,
+    "jsonl": generic.load,
+}
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    """`"t2vqa:T2VQA/info.txt"` -> ("t2vqa", Path("T2VQA/info.txt")); errors say what is known."""
+    fmt, sep, path = spec.partition(":")
+    if not sep or not path.strip():
+        raise ValueError(f"dataset {spec!r}: expected FORMAT:PATH (formats: {', '.join(FORMATS)})")
+    fmt = fmt.strip().lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"dataset {spec!r}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    return fmt, Path(path.strip())
+
+
+def load_dataset(spec: str, videos_root: str | Path | None = None) -> DatasetRecords:
+    fmt, path = parse_spec(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset {spec!r}: no such file {path}")
+    return FORMATS[fmt](path, videos_root)

@@ -1,0 +1,56 @@
+"""T2VQA-DB: text lines `filename|prompt|MOS`, one video a line, MOS -> the `MOS` dimension.
+
+A header line (a first line whose last field is not a number) and blank lines are skipped. A
+prompt may itself hold `|`: the first field is the file name, the last the MOS, the rest the
+prompt. The MOS scale is taken from the data (no declared range).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cleverward.train.datasets.records import (
+    AnnotationError,
+    DatasetRecords,
+    ScoredItem,
+    annotation_root,
+    parse_number,
+    resolve_video,
+)
+
+DATASET = "t2vqa"
+DIMENSION = "MOS"
+
+
+def _parse_line(path: Path, lineno: int, text: str) -> tuple[str, str, float | None]:
+    parts = text.split("|")
+    if len(parts) < 3:
+        raise AnnotationError(
+            path, lineno, f"expected 'filename|prompt|MOS', got {len(parts)} field(s)"
+        )
+    name, prompt = parts[0].strip(), "|".join(parts[1:-1]).strip()
+    return name, prompt, parse_number(parts[-1].strip())
+
+
+def load(path: str | Path, videos_root: str | Path | None = None) -> DatasetRecords:
+    path = Path(path)
+    root = annotation_root(path, videos_root)
+    items: list[ScoredItem] = []
+    seen_record = False
+    with open(path, encoding="utf-8-sig") as f:
+        for lineno, raw in enumerate(f, start=1):
+            text = raw.strip()
+            if not text:
+                continue
+            name, prompt, mos = _parse_line(path, lineno, text)
+            if mos is None:
+                if not seen_record:  # a header line
+                    seen_record = True
+                    continue
+                raise AnnotationError(path, lineno, f"MOS {text.split('|')[-1]!r} is not a number")
+            seen_record = True
+            if not name or not prompt:
+                raise AnnotationError(path, lineno, "empty file name or prompt")
+            video = resolve_video(name, root)
+            items.append(ScoredItem(DATASET, video, prompt, {DIMENSION: mos}, f"{path}:{lineno}"))
+    return DatasetRecords(path=str(path), scored=tuple(items))

@@ -1,0 +1,145 @@
+"""The VideoCross pairs file: one pair a row, JSONL or Parquet, same columns in both.
+
+    dataset         the source dataset ("t2vqa", "videofeedback", ...)
+    dimension       canonical: overall or one of the six (engine/dimensions.py)
+    prompt          the text both videos are judged against
+    chosen          video path (relative to videos_root when one was given, else absolute)
+    rejected        video path; for a tie, chosen/rejected is just an order
+    tie             true when the pair is a tie (kept only with keep_ties)
+    margin          the normalised score gap (score pairs: |s_c - s_r| / scale, in [0, 1]);
+                    0.0 where the source gives no magnitude (votes, negatives)
+    kind            "score" (from scores), "vote" (a direct human label), "negative" (mismatched
+                    prompt, textual_alignment)
+    vote            the raw human label for vote rows ("leftvote", "same", ...), else null
+    score_chosen    score pairs: the chosen video's score normalised to [0, 1] per
+    score_rejected  dataset+dimension (the SFT baseline's regression targets), else null
+    rejected_prompt negatives: the prompt the rejected video was generated for, else null
+    source          "file:line" of the annotation the pair came from
+
+Rows may carry extra keys (pair mining adds e.g. `datasets`, `similarity`): they are written
+after the columns above and read back as they are. Only the first seven columns are required.
+
+Writes go to a temporary file in the same folder and are moved into place with os.replace, so a
+reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+COLUMNS: tuple[str, ...] = (
+    "dataset", "dimension", "prompt", "chosen", "rejected", "tie", "margin", "kind", "vote",
+    "score_chosen", "score_rejected", "rejected_prompt", "source",
+)
+REQUIRED = COLUMNS[:7]
+KINDS = ("score", "vote", "negative")
+FORMATS = ("jsonl", "parquet")
+
+
+def make_row(
+    dataset: str, dimension: str, prompt: str, chosen: str, rejected: str, *, kind: str,
+    tie: bool = False, margin: float = 0.0, vote: str | None = None,
+    score_chosen: float | None = None, score_rejected: float | None = None,
+    rejected_prompt: str | None = None, source: str = "",
+) -> dict:
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} not one of {KINDS}")
+    return {
+        "dataset": dataset, "dimension": dimension, "prompt": prompt, "chosen": chosen,
+        "rejected": rejected, "tie": bool(tie), "margin": float(margin), "kind": kind,
+        "vote": vote, "score_chosen": score_chosen, "score_rejected": score_rejected,
+        "rejected_prompt": rejected_prompt, "source": source,
+    }
+
+
+def format_of(path: str | Path, fmt: str | None = None) -> str:
+    if fmt is None:
+        fmt = "parquet" if Path(path).suffix.lower() in (".parquet", ".pq") else "jsonl"
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r} not one of {FORMATS}")
+    return fmt
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    extra = sorted({k for row in rows for k in row} - set(COLUMNS))
+    return [*COLUMNS, *extra]
+
+
+def _write_jsonl(rows: list[dict], f) -> None:
+    for row in rows:
+        known = {c: row.get(c) for c in COLUMNS}
+        extra = {k: row[k] for k in sorted(row) if k not in known}
+        f.write(json.dumps({**known, **extra}, ensure_ascii=False) + "\n")
+
+
+def _write_parquet(rows: list[dict], path: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {"tie": pa.bool_(), "margin": pa.float64(), "score_chosen": pa.float64(),
+             "score_rejected": pa.float64()}
+    arrays = {}
+    for c in _columns(rows):
+        values = [row.get(c) for row in rows]
+        # the fixed columns keep their type even when every value is null; extras are inferred
+        arrays[c] = pa.array(values, type=types.get(c, pa.string()) if c in COLUMNS else None)
+    pq.write_table(pa.table(arrays), path)
+
+
+def write_pairs(rows: Iterable[dict], path: str | Path, fmt: str | None = None) -> Path:
+    """Write rows (JSONL or Parquet, from the suffix unless `fmt` says) atomically."""
+    rows = list(rows)
+    path = Path(path)
+    fmt = format_of(path, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if fmt == "jsonl":
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                _write_jsonl(rows, f)
+                f.flush()
+                os.fsync(f.fileno())
+        else:
+            os.close(fd)
+            _write_parquet(rows, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
+            missing = [c for c in REQUIRED if c not in row]
+            if missing:
+                raise ValueError(f"{path}:{lineno}: pair row lacks {', '.join(missing)}")
+            rows.append({**{c: None for c in COLUMNS}, **row})
+    return rows
+
+
+def read_pairs(path: str | Path, fmt: str | None = None) -> list[dict]:
+    """Rows as dicts with every column (absent optional columns read as None)."""
+    path = Path(path)
+    if format_of(path, fmt) == "jsonl":
+        return _read_jsonl(path)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{path}: pairs table lacks column(s) {', '.join(missing)}")
+    rows = table.to_pylist()
+    return [{**{c: None for c in COLUMNS}, **row} for row in rows]
