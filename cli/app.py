@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from cleverward.cli import bench_cmd, export_cmd, index_cmd, info_cmd, score_cmd
+from cleverward.cli import (
+    bench_cmd,
+    eval_cmd,
+    export_cmd,
+    index_cmd,
+    info_cmd,
+    pairs_cmd,
+    score_cmd,
+    synth_cmd,
+    train_cmd,
+)
 
 app = typer.Typer(
     name="cleverward",
@@ -18,6 +28,10 @@ info_cmd.register(app)
 bench_cmd.register(app)
 export_cmd.register(app)
 index_cmd.register(app)
+pairs_cmd.register(app)
+train_cmd.register(app)
+eval_cmd.register(app)
+synth_cmd.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,119 @@
+"""`cleverward train`: a pairs file -> a reward-model checkpoint (DeepSpeed, Bradley-Terry)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cleverward.cli.common import err, fail
+
+
+def train_command(
+    pairs: Annotated[Path, typer.Option("--pairs", help="pairs.jsonl / .parquet (build-pairs).")],
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint folder to write.")],
+    videos_root: Annotated[Path | None, typer.Option(
+        "--videos-root", help="Folder the pairs' video paths are relative to.")] = None,
+    model: Annotated[str, typer.Option(
+        "--model", help="Checkpoint to start from (its encoders are kept).")] = "default",
+    objective: Annotated[str, typer.Option(
+        "--objective", help="bt | bt-ties | sft (the paper's regression baseline)")] = "bt",
+    epochs: Annotated[int, typer.Option("--epochs")] = 40,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per step.")] = 256,
+    lr: Annotated[float, typer.Option("--lr")] = 3e-3,
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 1e-4,
+    margin_weight: Annotated[float, typer.Option(
+        "--margin-weight", help="Reward gap asked per unit of a pair's score margin.")] = 0.0,
+    val_fraction: Annotated[float, typer.Option(
+        "--val-fraction", help="Share of prompts held out for early stopping.")] = 0.1,
+    patience: Annotated[int, typer.Option("--patience")] = 6,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    zero_stage: Annotated[int, typer.Option("--zero-stage", help="DeepSpeed ZeRO stage.")] = 0,
+    deepspeed_config: Annotated[Path | None, typer.Option(
+        "--deepspeed-config", help="A DeepSpeed JSON used instead of the generated one.")] = None,
+    frames: Annotated[int | None, typer.Option("--frames")] = None,
+    cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache folder.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    no_resume: Annotated[bool, typer.Option(
+        "--no-resume", help="Start over even if OUT holds an interrupted run.")] = False,
+    summary_json: Annotated[Path | None, typer.Option("--summary-json")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train the reward head on chosen/rejected pairs; the best checkpoint by validation loss
+    is written to OUT (loadable by score-dir --model OUT)."""
+    from cleverward.train.config import TrainConfig
+
+    try:
+        cfg = TrainConfig(
+            pairs=str(pairs), out=str(out), videos_root=str(videos_root) if videos_root else None,
+            init_model=model, objective=objective, epochs=epochs, batch_size=batch_size, lr=lr,
+            weight_decay=weight_decay, margin_weight=margin_weight, val_fraction=val_fraction,
+            patience=patience, seed=seed, zero_stage=zero_stage,
+            deepspeed_config=str(deepspeed_config) if deepspeed_config else None, frames=frames,
+            cache_dir=str(cache) if cache else None, use_cache=not no_cache,
+            resume=not no_resume, quiet=quiet)
+    except ValueError as exc:
+        fail(str(exc))
+    if not pairs.is_file():
+        fail(f"{pairs}: pairs file not found")
+    result = _run(cfg)
+    if not quiet:
+        err(format_result(result))
+    if summary_json:
+        summary_json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+def _run(cfg):
+    from cleverward.train.trainer import train
+
+    with _TrainProgress(cfg.epochs, cfg.quiet) as progress:
+        try:
+            return train(cfg, progress=progress)
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+
+
+def format_result(r) -> str:
+    def fig(m: dict) -> str:
+        return f"loss {m.get('loss', float('nan')):.4f}, acc {m.get('acc', float('nan')):.4f}"
+
+    lines = [f"trained {r.epochs} epochs ({r.steps} steps) on {r.train_pairs} pairs, "
+             f"validated on {r.val_pairs}; best epoch {r.best_epoch}, {r.seconds:.1f}s",
+             f"validation before: {fig(r.before)}", f"validation best:   {fig(r.best)}"]
+    if r.resumed_from is not None:
+        lines.insert(1, f"resumed after epoch {r.resumed_from}")
+    lines += [f"dropped {n} pairs: {why}" for why, n in r.dropped.items()]
+    lines.append(f"-> {r.out}")
+    return "\n".join(lines)
+
+
+class _TrainProgress:
+    """A tqdm bar over epochs with the running loss and pairwise accuracy."""
+
+    def __init__(self, epochs: int, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=epochs, desc="training", unit="epoch", file=sys.stderr,
+                        disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+    def __call__(self, event: dict) -> None:
+        if event["event"] == "step":
+            self.bar.set_postfix(loss=f"{event['loss']:.3f}", acc=f"{event['acc']:.3f}")
+        elif event["event"] == "epoch":
+            self.bar.update(1)
+            if "val_acc" in event:
+                self.bar.set_postfix(val_loss=f"{event['val_loss']:.3f}",
+                                     val_acc=f"{event['val_acc']:.3f}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)

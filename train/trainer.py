@@ -1,0 +1,323 @@
+"""The training loop: a pairs file -> a reward-model checkpoint, with DeepSpeed as the engine.
+
+    result = train(TrainConfig(pairs="pairs.jsonl", videos_root="data/", out="runs/r1"))
+
+1. Rows are split by prompt (whole prompts held out, so validation measures prompts the head
+   never saw), deterministically from the seed.
+2. The frozen encoders embed every video and prompt once (train/features.py, through the
+   engine's cache); the trainable part is the reward head of `init_model`.
+3. deepspeed.initialize wraps the objective (train/objective.py) with the config generated from
+   TrainConfig (train/deepspeed_config.py); a plain process is a one-rank gloo world, the
+   `deepspeed` launcher's ranks each take a shard of every epoch's batches.
+4. Each epoch: shuffled batches -> engine(batch) -> engine.backward -> engine.step; then the
+   validation loss and pairwise accuracy (ties excluded). The best head by validation loss is
+   written to `out` (engine format, loadable by score-dir) whenever it improves; training stops
+   after `patience` epochs without improvement.
+5. After every epoch DeepSpeed's own checkpoint (optimizer state included) goes to
+   out/deepspeed/, so an interrupted run resumes where it stopped. That state is DeepSpeed's
+   torch.save format, read only back from the run's own folder; the model checkpoint is
+   safetensors.
+The checkpoint's provenance records datasets, pair counts, steps, the trainer engine and ZeRO
+stage, the objective and the validation figures before and after training.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cleverward.engine.checkpoint import CheckpointConfig
+from cleverward.engine.embedding_cache import open_cache
+from cleverward.engine.model import RewardModel
+from cleverward.train.config import TrainConfig
+from cleverward.train.deepspeed_config import deepspeed_config_for
+from cleverward.train.distributed import ensure_process_group_env, is_main_process
+from cleverward.train.features import PairTensors, embed_pair_rows
+from cleverward.train.metrics import pairwise_accuracy
+from cleverward.train.objective import PairObjective
+from cleverward.train.pairs_io import read_pairs
+
+DS_DIR = "deepspeed"
+LOG_FILE = "train_log.jsonl"
+Progress = Callable[[dict], None]
+
+
+@dataclass
+class TrainResult:
+    out: str
+    epochs: int = 0
+    steps: int = 0
+    best_epoch: int = -1
+    train_pairs: int = 0
+    val_pairs: int = 0
+    resumed_from: int | None = None
+    before: dict = field(default_factory=dict)  # validation figures of the initial head
+    best: dict = field(default_factory=dict)  # of the saved head
+    history: list[dict] = field(default_factory=list)
+    dropped: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+# -- data -------------------------------------------------------------------------------------
+
+def split_by_prompt(rows: list[dict], val_fraction: float, seed: int) -> tuple[list, list]:
+    """Row indices (train, val): each prompt goes wholly to one side, chosen by a seeded hash
+    of its text, so the split is stable when rows are added or reordered."""
+    if val_fraction <= 0:
+        return list(range(len(rows))), []
+    prompts = sorted({str(r["prompt"]) for r in rows})
+
+    def u(p: str) -> float:
+        digest = hashlib.sha256(f"{seed}\0{p}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    n_val = max(1, round(len(prompts) * val_fraction)) if len(prompts) > 1 else 0
+    val_prompts = set(sorted(prompts, key=u)[:n_val])
+    train = [i for i, r in enumerate(rows) if str(r["prompt"]) not in val_prompts]
+    val = [i for i, r in enumerate(rows) if str(r["prompt"]) in val_prompts]
+    return train, val
+
+
+def _usable(data: PairTensors, objective: str) -> list[int]:
+    """Rows the objective learns from: sft needs score targets; bt skips ties."""
+    if objective == "sft":
+        keep = ~torch.isnan(data.targets).all(dim=1)
+    elif objective == "bt":
+        keep = ~data.tie
+    else:
+        keep = torch.ones(len(data), dtype=torch.bool)
+    return torch.nonzero(keep).flatten().tolist()
+
+
+def _batch(data: PairTensors, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return (data.video[data.chosen[idx]], data.video[data.rejected[idx]],  # (B, Dv) x 2
+            data.text[data.prompt[idx]], data.dim[idx], data.tie[idx], data.margin[idx],
+            data.targets[idx])
+
+
+# -- validation -------------------------------------------------------------------------------
+
+@torch.no_grad()
+def validate(objective: PairObjective, data: PairTensors, batch_size: int = 4096) -> dict:
+    """Loss under the objective, and pairwise accuracy with ties excluded, on every row."""
+    if len(data) == 0:
+        return {}
+    was_training = objective.training
+    objective.eval()
+    losses, diffs, sizes = [], [], []
+    for idx in torch.arange(len(data)).split(batch_size):
+        loss, diff = objective(*_batch(data, idx))
+        losses.append(float(loss))
+        diffs.append(diff)
+        sizes.append(len(idx))
+    objective.train(was_training)
+    d = torch.cat(diffs).numpy()
+    labels = np.where(data.tie.numpy(), 0, 1)
+    return {"loss": float(np.average(losses, weights=sizes)),
+            "acc": pairwise_accuracy(labels, d), "pairs": len(data)}
+
+
+# -- DeepSpeed --------------------------------------------------------------------------------
+
+def _param_groups(head, weight_decay: float) -> list[dict]:
+    # decay the projection matrices only: offsets, biases and the temperature are not weights
+    decay = [head.video_proj.weight, head.text_proj.weight]
+    rest = [p for p in head.parameters() if all(p is not d for d in decay)]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def start_engine(objective: PairObjective, cfg: TrainConfig):
+    """deepspeed.initialize on this process's world: one gloo rank unless launched."""
+    ensure_process_group_env()
+    import deepspeed
+
+    ds_config = deepspeed_config_for(cfg, cuda=torch.cuda.is_available())
+    if int(ds_config.get("zero_optimization", {}).get("stage", 0)) == 3:
+        # the head is small: keep every parameter whole on each rank (optimizer states are
+        # still partitioned), so the gather-free calls in score_pairs see full tensors
+        ds_config["zero_optimization"].setdefault("stage3_param_persistence_threshold", 10**12)
+    optimizer = None
+    if "optimizer" not in ds_config:
+        optimizer = torch.optim.AdamW(_param_groups(objective.head, cfg.weight_decay), lr=cfg.lr)
+    engine, *_ = deepspeed.initialize(model=objective, optimizer=optimizer, config=ds_config,
+                                      model_parameters=None if optimizer else
+                                      list(objective.parameters()))
+    return engine, ds_config
+
+
+def _run_fingerprint(cfg: TrainConfig, n_rows: int) -> str:
+    """What a resumed run must share with the one it continues."""
+    keys = ("pairs", "videos_root", "init_model", "objective", "batch_size", "lr", "seed",
+            "val_fraction", "zero_stage", "margin_weight", "tie_tau")
+    blob = json.dumps({k: getattr(cfg, k) for k in keys} | {"rows": n_rows}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _try_resume(engine, cfg: TrainConfig, fingerprint: str) -> dict | None:
+    folder = Path(cfg.out) / DS_DIR
+    if not cfg.resume or not (folder / "latest").is_file():
+        return None
+    _, state = engine.load_checkpoint(str(folder))
+    if state is None or state.get("fingerprint") != fingerprint:
+        raise ValueError(f"{folder}: holds a run with other settings or data; "
+                         f"use another --out or --no-resume")
+    return state
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)  # resumable: no carried state
+    return torch.randperm(n, generator=gen)
+
+
+def _shard(batches: list[torch.Tensor]) -> list[torch.Tensor]:
+    """This rank's share of the epoch's batches under the launcher (all of them alone)."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    return batches[rank::world]
+
+
+def _save_model(model: RewardModel, head_state: dict, cfg: TrainConfig, provenance: dict) -> None:
+    if not is_main_process():
+        return
+    model.head.load_state_dict(head_state)
+    frames = cfg.frames or model.cfg.frames
+    model.cfg = replace(model.cfg, frames=frames, provenance=provenance)
+    model.save_pretrained(cfg.out)
+
+
+def _provenance(cfg, data, train_n, val_n, result, ds_config, init_cfg: CheckpointConfig) -> dict:
+    import deepspeed
+
+    datasets = Counter(str(r["dataset"]) for r in data.rows)
+    return {
+        "trained": True, "init": cfg.init_model, "objective": cfg.objective, "mode": cfg.mode,
+        "pairs_file": os.path.abspath(cfg.pairs), "datasets": dict(sorted(datasets.items())),
+        "pairs": {"train": train_n, "val": val_n, "dropped": dict(data.dropped)},
+        "epochs": result.epochs, "steps": result.steps, "best_epoch": result.best_epoch,
+        "trainer": f"deepspeed {deepspeed.__version__}",
+        "zero_stage": int(ds_config.get("zero_optimization", {}).get("stage", 0)),
+        "world_size": int(os.environ.get("WORLD_SIZE", 1)), "seed": cfg.seed,
+        "val_before": result.before, "val_best": result.best,
+        "init_provenance": init_cfg.provenance,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def train(cfg: TrainConfig, progress: Progress | None = None,
+          embed_progress: Callable[[int], None] | None = None) -> TrainResult:
+    """Run TrainConfig to the end (or early stop); the best head is in cfg.out."""
+    start = time.perf_counter()
+    rows = read_pairs(cfg.pairs)
+    if not rows:
+        raise ValueError(f"{cfg.pairs}: no pairs to train on")
+    model = RewardModel.from_pretrained(cfg.init_model)
+    init_cfg = model.cfg
+    torch.manual_seed(cfg.seed)
+    cache = open_cache(replace(cfg, frames=cfg.frames or model.cfg.frames), model)
+    try:
+        data = embed_pair_rows(
+            rows, model, cache, model.decode_config(cfg.frames, cfg.decoder), cfg.videos_root,
+            str(Path(cfg.pairs).resolve().parent), workers=cfg.workers, progress=embed_progress)
+    finally:
+        cache.close()
+    train_idx, val_idx = split_by_prompt(data.rows, cfg.val_fraction, cfg.seed)
+    train_data = data.subset(train_idx)
+    usable = _usable(train_data, cfg.objective)
+    if not usable:
+        raise ValueError(f"{cfg.pairs}: no training rows the {cfg.objective!r} objective can "
+                         f"use ({len(data)} rows read, {len(train_idx)} in the train split)")
+    train_data = train_data.subset(usable)
+    val_data = data.subset(val_idx)
+    val_data = val_data.subset(_usable(val_data, cfg.objective))
+    head = copy.deepcopy(model.head).train()
+    objective = PairObjective(head, cfg.objective, cfg.margin_weight, cfg.tie_tau)
+    engine, ds_config = start_engine(objective, cfg)
+    result = TrainResult(out=cfg.out, train_pairs=len(train_data), val_pairs=len(val_data),
+                         dropped=dict(data.dropped))
+    result.before = validate(objective, val_data) or validate(objective, train_data)
+    fingerprint = _run_fingerprint(cfg, len(rows))
+    state = _try_resume(engine, cfg, fingerprint)
+    best_loss, best_state, bad = float("inf"), copy.deepcopy(head.state_dict()), 0
+    first_epoch = 0
+    if state is not None:
+        first_epoch, result.steps = state["epoch"] + 1, state["steps"]
+        result.history, result.best, result.best_epoch = state["history"], state["best"], \
+            state["best_epoch"]
+        best_loss, bad, result.resumed_from = state["best_loss"], state["bad"], state["epoch"]
+        best_state = {k: torch.as_tensor(v) for k, v in state["best_state"].items()}
+    for epoch in range(first_epoch, cfg.epochs):
+        if bad > cfg.patience:
+            break
+        stats = _train_epoch(engine, train_data, cfg, epoch, progress)
+        result.steps += stats.pop("steps")
+        val = validate(objective, val_data) if len(val_data) else {}
+        score = val.get("loss", stats["loss"])
+        record = {"epoch": epoch, "train_loss": stats["loss"], "train_acc": stats["acc"],
+                  **{f"val_{k}": v for k, v in val.items()}}
+        result.history.append(record)
+        if progress:
+            progress({"event": "epoch", **record})
+        if score < best_loss - 1e-6:
+            best_loss, bad, result.best_epoch = score, 0, epoch
+            best_state = copy.deepcopy(head.state_dict())
+            result.best = val or {"loss": stats["loss"], "acc": stats["acc"]}
+            result.epochs = epoch + 1
+            _save_model(model, best_state, cfg, _provenance(
+                cfg, data, len(train_data), len(val_data), result, ds_config, init_cfg))
+        else:
+            bad += 1
+        result.epochs = epoch + 1
+        _append_log(cfg.out, record)
+        engine.save_checkpoint(str(Path(cfg.out) / DS_DIR), tag=f"epoch{epoch}", client_state={
+            "fingerprint": fingerprint, "epoch": epoch, "steps": result.steps,
+            "history": result.history, "best": result.best, "best_epoch": result.best_epoch,
+            "best_loss": best_loss, "bad": bad, "best_state": best_state})
+    result.seconds = time.perf_counter() - start
+    _save_model(model, best_state, cfg, _provenance(
+        cfg, data, len(train_data), len(val_data), result, ds_config, init_cfg))
+    return result
+
+
+def _train_epoch(engine, data: PairTensors, cfg: TrainConfig, epoch: int,
+                 progress: Progress | None) -> dict:
+    engine.train()
+    order = _epoch_order(len(data), cfg.seed, epoch)
+    batches = _shard(list(order.split(cfg.batch_size)))
+    total, correct, decided, n, steps = 0.0, 0, 0, 0, 0
+    for idx in batches:
+        loss, diff = engine(*_batch(data, idx))
+        engine.backward(loss)
+        engine.step()
+        steps += 1
+        total += float(loss.detach()) * len(idx)
+        n += len(idx)
+        mask = ~data.tie[idx]
+        correct += int((diff[mask] > 0).sum())
+        decided += int(mask.sum())
+        if progress:
+            progress({"event": "step", "epoch": epoch, "loss": float(loss.detach()),
+                      "acc": correct / max(decided, 1)})
+    return {"loss": total / max(n, 1), "acc": correct / decided if decided else float("nan"),
+            "steps": steps}
+
+
+def _append_log(out: str, record: dict) -> None:
+    if not is_main_process():
+        return
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with open(Path(out) / LOG_FILE, "a") as f:
+        f.write(json.dumps(record) + "\n")
