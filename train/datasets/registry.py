@@ -18,6 +18,8 @@ FORMATS: dict[str, Loader] = {
     "videogen-rewardbench": vgrb.load,
     "jsonl": generic.load,
 }
+ALIASES = {"generic": "jsonl", "t2vqa-db": "t2vqa", "genai_bench": "genai-bench",
+           "videogen-rb": "videogen-rewardbench", "vgrb": "videogen-rewardbench"}
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
@@ -26,6 +28,7 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     if not sep or not path.strip():
         raise ValueError(f"dataset {spec!r}: expected FORMAT:PATH (formats: {', '.join(FORMATS)})")
     fmt = fmt.strip().lower()
+    fmt = ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
         raise ValueError(f"dataset {spec!r}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     return fmt, Path(path.strip())
