@@ -1,4 +1,9 @@
-"""`cleverward train`: a pairs file -> a reward-model checkpoint (DeepSpeed, Bradley-Terry)."""
+"""`cleverward train`: a pairs file -> a reward-model checkpoint (DeepSpeed, Bradley-Terry).
+
+`--mode unfrozen` fine-tunes the encoders too (torch towers: clip:, siglip:, xclip:), with
+`--lora-rank R` as rank-R LoRA adapters; `--video-encoder` and `--text-encoder` start from
+those encoders (a zero-shot head, train/init_model.py) instead of `--model`.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,16 @@ def train_command(
         "--model", help="Checkpoint to start from (its encoders are kept).")] = "default",
     objective: Annotated[str, typer.Option(
         "--objective", help="bt | bt-ties | sft (the paper's regression baseline)")] = "bt",
+    mode: Annotated[str, typer.Option(
+        "--mode", help="frozen (train the head) | unfrozen (the encoders too)")] = "frozen",
+    lora_rank: Annotated[int, typer.Option(
+        "--lora-rank", help="unfrozen: LoRA adapter rank (0: fine-tune all weights).")] = 0,
+    encoder_lr: Annotated[float, typer.Option(
+        "--encoder-lr", help="unfrozen: learning rate of the encoders.")] = 1e-5,
+    video_encoder: Annotated[str | None, typer.Option(
+        "--video-encoder", help="Start from this encoder spec (with --text-encoder), e.g. "
+        "clip:/models/clip, instead of --model.")] = None,
+    text_encoder: Annotated[str | None, typer.Option("--text-encoder")] = None,
     epochs: Annotated[int, typer.Option("--epochs")] = 40,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per step.")] = 256,
     lr: Annotated[float, typer.Option("--lr")] = 3e-3,
@@ -46,10 +61,13 @@ def train_command(
     is written to OUT (loadable by score-dir --model OUT)."""
     from cleverward.train.config import TrainConfig
 
+    if (video_encoder is None) != (text_encoder is None):
+        fail("--video-encoder and --text-encoder go together")
     try:
         cfg = TrainConfig(
             pairs=str(pairs), out=str(out), videos_root=str(videos_root) if videos_root else None,
-            init_model=model, objective=objective, epochs=epochs, batch_size=batch_size, lr=lr,
+            init_model=model, objective=objective, mode=mode, lora_rank=lora_rank,
+            encoder_lr=encoder_lr, epochs=epochs, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, margin_weight=margin_weight, val_fraction=val_fraction,
             patience=patience, seed=seed, zero_stage=zero_stage,
             deepspeed_config=str(deepspeed_config) if deepspeed_config else None, frames=frames,
@@ -59,11 +77,27 @@ def train_command(
         fail(str(exc))
     if not pairs.is_file():
         fail(f"{pairs}: pairs file not found")
+    if video_encoder:
+        cfg = _init_from_encoders(cfg, video_encoder, text_encoder)
     result = _run(cfg)
     if not quiet:
         err(format_result(result))
     if summary_json:
         summary_json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+def _init_from_encoders(cfg, video_encoder: str, text_encoder: str):
+    """A zero-shot starting checkpoint in OUT/init from the two specs."""
+    from dataclasses import replace
+
+    from cleverward.train.init_model import init_checkpoint
+
+    folder = Path(cfg.out) / "init"
+    try:
+        init_checkpoint(video_encoder, text_encoder, str(folder))
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    return replace(cfg, init_model=str(folder))
 
 
 def _run(cfg):

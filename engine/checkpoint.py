@@ -2,7 +2,10 @@
 
 config.json records the encoders (registry spec strings), the head's shape, the decode settings
 the model was trained with, and free-form provenance (datasets, pair counts, steps, trainer).
-Named models (`default`) are folders shipped inside the package.
+Named models (`default`) are folders shipped inside the package. A checkpoint trained with
+unfrozen encoders also holds their fine-tuned weights, each tower in a sub-folder written by
+save_pretrained (safetensors), named in config.json as e.g. "clip:./video_encoder" (resolved
+against the checkpoint folder on load).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -64,6 +67,21 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         if not (path / required).is_file():
             raise FileNotFoundError(f"model {text!r}: {path / required} is missing")
     return path
+
+
+def resolve_encoder_specs(cfg: CheckpointConfig, folder: Path) -> CheckpointConfig:
+    """Encoder locations written as "./sub" (fine-tuned towers saved inside the checkpoint)
+    -> absolute paths under the checkpoint folder, so the folder can be moved whole."""
+    from cleverward.engine.encoders.registry import EncoderSpec
+
+    def fix(text: str) -> str:
+        spec = EncoderSpec.parse(text)
+        if spec.location is None or not spec.location.startswith("./"):
+            return text
+        inside = (folder / spec.location).resolve()
+        return str(EncoderSpec(spec.kind, str(inside), spec.options))
+
+    return replace(cfg, video_encoder=fix(cfg.video_encoder), text_encoder=fix(cfg.text_encoder))
 
 
 def load_checkpoint(name_or_path: str | os.PathLike) -> tuple[CheckpointConfig, dict]:

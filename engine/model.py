@@ -15,7 +15,13 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from cleverward.engine.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
+from cleverward.engine.checkpoint import (
+    CheckpointConfig,
+    load_checkpoint,
+    resolve,
+    resolve_encoder_specs,
+    save_checkpoint,
+)
 from cleverward.engine.config import DecodeConfig
 from cleverward.engine.encoders.registry import build_text_encoder, build_video_encoder
 from cleverward.engine.reward_head import RewardHead, RewardHeadConfig
@@ -32,6 +38,7 @@ class RewardModel:
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike) -> RewardModel:
         cfg, state = load_checkpoint(name_or_path)
+        cfg = resolve_encoder_specs(cfg, resolve(name_or_path))  # "clip:./video_encoder"
         head = RewardHead(RewardHeadConfig(**cfg.head))
         missing, unexpected = head.load_state_dict(state, strict=True)
         if missing or unexpected:

@@ -9,8 +9,17 @@ Objectives (one flag, `objective`, runs the paper's SFT-vs-contrastive compariso
     sft       the supervised baseline: regress (r + 1) / 2 onto each video's score normalised
               to [0, 1] per dataset+dimension; uses score rows only (votes and negatives carry
               no score).
-Modes: `frozen` (the default) trains the reward head on embeddings computed once through the
-engine (and its cache); `unfrozen` is not implemented on this CPU build (see README).
+Modes (one loop, train/trainer.py; what differs is train/trainable.py's interface):
+    frozen    (the default) the reward head trains on embeddings computed once through the
+              engine and its cache.
+    unfrozen  the encoders train with the head (train/unfrozen.py): each batch decodes its clips
+              at the model's decode config and tokenises its prompts. Needs torch tower encoders
+              (clip:, siglip:, xclip:); the default's ConSE video encoder is refused. The towers
+              learn at `encoder_lr` (the head at `lr`); `lora_rank` > 0 trains rank-r LoRA
+              adapters (peft) on their attention projections instead of all weights. Decoded
+              clips stay in memory up to `frame_cache_mb`. The checkpoint holds the fine-tuned
+              towers as safetensors sub-folders (LoRA merged), named in its config.json.
+              Same DeepSpeed JSON; on CPU tiny towers only, on GPUs under `deepspeed`.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 OBJECTIVES = ("bt", "bt-ties", "sft")
-MODES = ("frozen",)
+MODES = ("frozen", "unfrozen")
 ZERO_STAGES = (0, 1, 2, 3)
 
 
@@ -35,6 +44,9 @@ class TrainConfig:
     init_model: str = "default"  # the checkpoint whose encoders and head training starts from
     objective: str = "bt"
     mode: str = "frozen"
+    lora_rank: int = 0  # unfrozen: 0 fine-tunes all tower weights, r > 0 rank-r LoRA adapters
+    encoder_lr: float = 1e-5  # unfrozen: the towers' learning rate (pretrained weights move slowly)
+    frame_cache_mb: int = 1024  # unfrozen: decoded clips kept in memory between batches
     epochs: int = 40
     batch_size: int = 256
     lr: float = 3e-3
@@ -60,7 +72,14 @@ class TrainConfig:
         _check(self.objective in OBJECTIVES, "objective",
                f"expected one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         _check(self.mode in MODES, "mode", f"expected one of {', '.join(MODES)}, got "
-               f"{self.mode!r} (unfrozen encoders need a GPU build; see README)")
+               f"{self.mode!r}")
+        _check(isinstance(self.lora_rank, int) and self.lora_rank >= 0, "lora_rank",
+               f"must be an int >= 0, got {self.lora_rank!r}")
+        _check(self.lora_rank == 0 or self.mode == "unfrozen", "lora_rank",
+               "LoRA adapts the encoders: it needs mode 'unfrozen'")
+        _check(self.encoder_lr > 0, "encoder_lr", f"must be > 0, got {self.encoder_lr}")
+        _check(self.frame_cache_mb >= 0, "frame_cache_mb",
+               f"must be >= 0, got {self.frame_cache_mb}")
         for name in ("epochs", "batch_size", "workers"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, name, f"must be >= 1, got {value!r}")

@@ -1,9 +1,10 @@
-"""Pairs rows -> the tensors the frozen-encoder trainer and `eval` work on.
+"""Pairs rows -> the tensors the trainer and `eval` work on.
 
 Every distinct video in the rows is decoded and encoded once through the engine (and its
 embedding cache, so a second run, or score-dir over the same files, decodes nothing); every
 distinct prompt is encoded once. Rows then become index tensors into those two tables. A row
-whose video cannot be read is dropped and counted with the reason, never fatal.
+whose video cannot be read is dropped and counted with the reason, never fatal. Unfrozen
+training (train/unfrozen.py) indexes the same way over tables with no columns and embeds per batch.
 """
 
 from __future__ import annotations
@@ -76,12 +77,32 @@ def embed_pair_rows(
     progress: Callable[[int], None] | None = None,
 ) -> PairTensors:
     """Embed every video and prompt the rows name, and index the rows into them."""
-    paths = [(resolve_video(r["chosen"], videos_root, pairs_dir),
-              resolve_video(r["rejected"], videos_root, pairs_dir)) for r in rows]
+    paths = row_paths(rows, videos_root, pairs_dir)
     unique = sorted({p for pair in paths for p in pair})
     embedded = embed_videos([(p, p) for p in unique], model, cache, decode_cfg,
                             workers=workers, batch_size=batch_size, progress=progress)
     ok = [p for p in unique if p in embedded.vectors]
+    prompts = sorted({str(r["prompt"]) for r in rows})
+    text = _encode_texts(model, cache, prompts)
+    dv = int(model.video_encoder.dim)
+    video = np.stack([embedded.vectors[p] for p in ok]) if ok else np.zeros((0, dv), np.float32)
+    data = index_pair_rows(rows, paths, ok, embedded.errors, video, text)
+    data.decoded, data.cache_hits = embedded.decoded, embedded.cache_hits
+    return data
+
+
+def row_paths(rows: list[dict], videos_root: str | None,
+              pairs_dir: str | None) -> list[tuple[str, str]]:
+    """(chosen, rejected) resolved paths per row."""
+    return [(resolve_video(r["chosen"], videos_root, pairs_dir),
+             resolve_video(r["rejected"], videos_root, pairs_dir)) for r in rows]
+
+
+def index_pair_rows(rows: list[dict], paths: list[tuple[str, str]], ok: list[str],
+                    errors: dict[str, str], video: np.ndarray, text: np.ndarray) -> PairTensors:
+    """Rows -> index tensors into the tables: `ok` names the video table's rows in order (the
+    readable videos; `errors` says why the others are not), `text` is one row per sorted
+    distinct prompt. The tables may have 0 columns (unfrozen mode: embedded per batch)."""
     vid = {p: i for i, p in enumerate(ok)}
     prompts = sorted({str(r["prompt"]) for r in rows})
     pid = {p: i for i, p in enumerate(prompts)}
@@ -89,16 +110,13 @@ def embed_pair_rows(
     for n, (row, (c, r)) in enumerate(zip(rows, paths, strict=True)):
         if c not in vid or r not in vid:
             bad = c if c not in vid else r
-            dropped[_short_reason(embedded.errors.get(bad, "not decoded"))] += 1
+            dropped[_short_reason(errors.get(bad, "not decoded"))] += 1
             continue
         kept.append(row)
         cols.append((vid[c], vid[r], pid[str(row["prompt"])],
                      _dimension_index(row, f"pairs row {n + 1}"), bool(row.get("tie")),
                      float(row.get("margin") or 0.0), _score(row, "score_chosen"),
                      _score(row, "score_rejected")))
-    text = _encode_texts(model, cache, prompts)
-    dv = int(model.video_encoder.dim)
-    video = np.stack([embedded.vectors[p] for p in ok]) if ok else np.zeros((0, dv), np.float32)
     c_, r_, p_, d_, t_, m_, sc, sr = zip(*cols, strict=True) if cols else ((),) * 8
     return PairTensors(
         rows=kept, video=torch.from_numpy(np.asarray(video, np.float32)),
@@ -107,8 +125,7 @@ def embed_pair_rows(
         prompt=torch.tensor(p_, dtype=torch.int64), dim=torch.tensor(d_, dtype=torch.int64),
         tie=torch.tensor(t_, dtype=torch.bool), margin=torch.tensor(m_, dtype=torch.float32),
         targets=torch.tensor(list(zip(sc, sr, strict=True)), dtype=torch.float32).reshape(-1, 2),
-        dropped=dropped, video_errors={Path(p).as_posix(): e for p, e in embedded.errors.items()},
-        decoded=embedded.decoded, cache_hits=embedded.cache_hits,
+        dropped=dropped, video_errors={Path(p).as_posix(): e for p, e in errors.items()},
     )
 
 

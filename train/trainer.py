@@ -4,13 +4,15 @@
 
 1. Rows are split by prompt (whole prompts held out, so validation measures prompts the head
    never saw), deterministically from the seed.
-2. The frozen encoders embed every video and prompt once (train/features.py, through the
-   engine's cache); the trainable part is the reward head of `init_model`.
-3. deepspeed.initialize wraps the objective (train/objective.py) with the config generated from
-   TrainConfig (train/deepspeed_config.py); a plain process is a one-rank gloo world, the
-   `deepspeed` launcher's ranks each take a shard of every epoch's batches.
+2. The mode's Trainable (train/trainable.py) turns rows into batches. frozen: the encoders embed
+   every video and prompt once (train/features.py, through the engine's cache) and the reward
+   head of `init_model` trains. unfrozen (train/unfrozen.py): batches decode their clips and
+   tokenise their prompts, and the encoders train with the head.
+3. deepspeed.initialize wraps the Trainable's module (the objective, train/objective.py) with the
+   config generated from TrainConfig (train/deepspeed_config.py); a plain process is a one-rank
+   gloo world, the `deepspeed` launcher's ranks each take a shard of every epoch's batches.
 4. Each epoch: shuffled batches -> engine(batch) -> engine.backward -> engine.step; then the
-   validation loss and pairwise accuracy (ties excluded). The best head by validation loss is
+   validation loss and pairwise accuracy (ties excluded). The best model by validation loss is
    written to `out` (engine format, loadable by score-dir) whenever it improves; training stops
    after `patience` epochs without improvement.
 5. After every epoch DeepSpeed's own checkpoint (optimizer state included) goes to
@@ -23,7 +25,6 @@ stage, the objective and the validation figures before and after training.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -44,8 +45,8 @@ from cleverward.train.deepspeed_config import deepspeed_config_for
 from cleverward.train.distributed import ensure_process_group_env, is_main_process
 from cleverward.train.features import PairTensors, embed_pair_rows
 from cleverward.train.metrics import pairwise_accuracy
-from cleverward.train.objective import PairObjective
 from cleverward.train.pairs_io import read_pairs
+from cleverward.train.trainable import FrozenHead, Trainable
 
 DS_DIR = "deepspeed"
 LOG_FILE = "train_log.jsonl"
@@ -102,28 +103,28 @@ def _usable(data: PairTensors, objective: str) -> list[int]:
     return torch.nonzero(keep).flatten().tolist()
 
 
-def _batch(data: PairTensors, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    return (data.video[data.chosen[idx]], data.video[data.rejected[idx]],  # (B, Dv) x 2
-            data.text[data.prompt[idx]], data.dim[idx], data.tie[idx], data.margin[idx],
-            data.targets[idx])
+def _on(device, args: tuple) -> tuple:
+    return tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args)
 
 
 # -- validation -------------------------------------------------------------------------------
 
 @torch.no_grad()
-def validate(objective: PairObjective, data: PairTensors, batch_size: int = 4096) -> dict:
+def validate(trainable: Trainable, data: PairTensors, batch_size: int = 4096) -> dict:
     """Loss under the objective, and pairwise accuracy with ties excluded, on every row."""
     if len(data) == 0:
         return {}
-    was_training = objective.training
-    objective.eval()
+    module = trainable.module
+    was_training = module.training
+    device = next(module.parameters()).device
+    module.eval()
     losses, diffs, sizes = [], [], []
     for idx in torch.arange(len(data)).split(batch_size):
-        loss, diff = objective(*_batch(data, idx))
+        loss, diff = module(*_on(device, trainable.inputs(data, idx)))
         losses.append(float(loss))
-        diffs.append(diff)
+        diffs.append(diff.cpu())
         sizes.append(len(idx))
-    objective.train(was_training)
+    module.train(was_training)
     d = torch.cat(diffs).numpy()
     labels = np.where(data.tie.numpy(), 0, 1)
     return {"loss": float(np.average(losses, weights=sizes)),
@@ -132,36 +133,32 @@ def validate(objective: PairObjective, data: PairTensors, batch_size: int = 4096
 
 # -- DeepSpeed --------------------------------------------------------------------------------
 
-def _param_groups(head, weight_decay: float) -> list[dict]:
-    # decay the projection matrices only: offsets, biases and the temperature are not weights
-    decay = [head.video_proj.weight, head.text_proj.weight]
-    rest = [p for p in head.parameters() if all(p is not d for d in decay)]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-
-
-def start_engine(objective: PairObjective, cfg: TrainConfig):
+def start_engine(trainable: Trainable, cfg: TrainConfig):
     """deepspeed.initialize on this process's world: one gloo rank unless launched."""
     ensure_process_group_env()
     import deepspeed
 
     ds_config = deepspeed_config_for(cfg, cuda=torch.cuda.is_available())
     if int(ds_config.get("zero_optimization", {}).get("stage", 0)) == 3:
-        # the head is small: keep every parameter whole on each rank (optimizer states are
-        # still partitioned), so the gather-free calls in score_pairs see full tensors
+        # keep every parameter whole on each rank (optimizer states and gradients are still
+        # partitioned), so the gather-free calls in score_pairs and validation see full tensors
+        # and a saved tower is whole: unfrozen towers then cost their full size per rank
         ds_config["zero_optimization"].setdefault("stage3_param_persistence_threshold", 10**12)
     optimizer = None
+    module = trainable.module
     if "optimizer" not in ds_config:
-        optimizer = torch.optim.AdamW(_param_groups(objective.head, cfg.weight_decay), lr=cfg.lr)
-    engine, *_ = deepspeed.initialize(model=objective, optimizer=optimizer, config=ds_config,
+        optimizer = torch.optim.AdamW(trainable.param_groups(cfg), lr=cfg.lr)
+    engine, *_ = deepspeed.initialize(model=module, optimizer=optimizer, config=ds_config,
                                       model_parameters=None if optimizer else
-                                      list(objective.parameters()))
+                                      [p for p in module.parameters() if p.requires_grad])
     return engine, ds_config
 
 
 def _run_fingerprint(cfg: TrainConfig, n_rows: int) -> str:
     """What a resumed run must share with the one it continues."""
     keys = ("pairs", "videos_root", "init_model", "objective", "batch_size", "lr", "seed",
-            "val_fraction", "zero_stage", "margin_weight", "tie_tau")
+            "val_fraction", "zero_stage", "margin_weight", "tie_tau", "mode", "lora_rank",
+            "encoder_lr")
     blob = json.dumps({k: getattr(cfg, k) for k in keys} | {"rows": n_rows}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -190,21 +187,13 @@ def _shard(batches: list[torch.Tensor]) -> list[torch.Tensor]:
     return batches[rank::world]
 
 
-def _save_model(model: RewardModel, head_state: dict, cfg: TrainConfig, provenance: dict) -> None:
-    if not is_main_process():
-        return
-    model.head.load_state_dict(head_state)
-    frames = cfg.frames or model.cfg.frames
-    model.cfg = replace(model.cfg, frames=frames, provenance=provenance)
-    model.save_pretrained(cfg.out)
-
-
 def _provenance(cfg, data, train_n, val_n, result, ds_config, init_cfg: CheckpointConfig) -> dict:
     import deepspeed
 
     datasets = Counter(str(r["dataset"]) for r in data.rows)
     return {
         "trained": True, "init": cfg.init_model, "objective": cfg.objective, "mode": cfg.mode,
+        "lora_rank": cfg.lora_rank if cfg.mode == "unfrozen" else None,
         "pairs_file": os.path.abspath(cfg.pairs), "datasets": dict(sorted(datasets.items())),
         "pairs": {"train": train_n, "val": val_n, "dropped": dict(data.dropped)},
         "epochs": result.epochs, "steps": result.steps, "best_epoch": result.best_epoch,
@@ -217,9 +206,39 @@ def _provenance(cfg, data, train_n, val_n, result, ds_config, init_cfg: Checkpoi
     }
 
 
+def _prepare(cfg: TrainConfig, rows: list[dict], model: RewardModel,
+             embed_progress: Callable[[int], None] | None) -> tuple[Trainable, PairTensors]:
+    """The mode's Trainable and the row tables it batches from."""
+    decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
+    pairs_dir = str(Path(cfg.pairs).resolve().parent)
+    if cfg.mode == "unfrozen":
+        from cleverward.train.unfrozen import UnfrozenEncoders
+
+        trainable = UnfrozenEncoders(model, cfg, decode_cfg)
+        return trainable, trainable.tables(rows, cfg.videos_root, pairs_dir, embed_progress)
+    cache = open_cache(replace(cfg, frames=cfg.frames or model.cfg.frames), model)
+    try:
+        data = embed_pair_rows(rows, model, cache, decode_cfg, cfg.videos_root, pairs_dir,
+                               workers=cfg.workers, progress=embed_progress)
+    finally:
+        cache.close()
+    return FrozenHead(model, cfg), data
+
+
+def _split(cfg: TrainConfig, data: PairTensors) -> tuple[PairTensors, PairTensors]:
+    train_idx, val_idx = split_by_prompt(data.rows, cfg.val_fraction, cfg.seed)
+    train_data = data.subset(train_idx)
+    usable = _usable(train_data, cfg.objective)
+    if not usable:
+        raise ValueError(f"{cfg.pairs}: no training rows the {cfg.objective!r} objective can "
+                         f"use ({len(data)} rows read, {len(train_idx)} in the train split)")
+    val_data = data.subset(val_idx)
+    return train_data.subset(usable), val_data.subset(_usable(val_data, cfg.objective))
+
+
 def train(cfg: TrainConfig, progress: Progress | None = None,
           embed_progress: Callable[[int], None] | None = None) -> TrainResult:
-    """Run TrainConfig to the end (or early stop); the best head is in cfg.out."""
+    """Run TrainConfig to the end (or early stop); the best model is in cfg.out."""
     start = time.perf_counter()
     rows = read_pairs(cfg.pairs)
     if not rows:
@@ -227,44 +246,34 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
     model = RewardModel.from_pretrained(cfg.init_model)
     init_cfg = model.cfg
     torch.manual_seed(cfg.seed)
-    cache = open_cache(replace(cfg, frames=cfg.frames or model.cfg.frames), model)
-    try:
-        data = embed_pair_rows(
-            rows, model, cache, model.decode_config(cfg.frames, cfg.decoder), cfg.videos_root,
-            str(Path(cfg.pairs).resolve().parent), workers=cfg.workers, progress=embed_progress)
-    finally:
-        cache.close()
-    train_idx, val_idx = split_by_prompt(data.rows, cfg.val_fraction, cfg.seed)
-    train_data = data.subset(train_idx)
-    usable = _usable(train_data, cfg.objective)
-    if not usable:
-        raise ValueError(f"{cfg.pairs}: no training rows the {cfg.objective!r} objective can "
-                         f"use ({len(data)} rows read, {len(train_idx)} in the train split)")
-    train_data = train_data.subset(usable)
-    val_data = data.subset(val_idx)
-    val_data = val_data.subset(_usable(val_data, cfg.objective))
-    head = copy.deepcopy(model.head).train()
-    objective = PairObjective(head, cfg.objective, cfg.margin_weight, cfg.tie_tau)
-    engine, ds_config = start_engine(objective, cfg)
+    trainable, data = _prepare(cfg, rows, model, embed_progress)
+    train_data, val_data = _split(cfg, data)
+    engine, ds_config = start_engine(trainable, cfg)
+    val_batch = cfg.batch_size if cfg.mode == "unfrozen" else 4096
     result = TrainResult(out=cfg.out, train_pairs=len(train_data), val_pairs=len(val_data),
                          dropped=dict(data.dropped))
-    result.before = validate(objective, val_data) or validate(objective, train_data)
+    result.before = validate(trainable, val_data, val_batch) or \
+        validate(trainable, train_data, val_batch)
     fingerprint = _run_fingerprint(cfg, len(rows))
     state = _try_resume(engine, cfg, fingerprint)
-    best_loss, best_state, bad = float("inf"), copy.deepcopy(head.state_dict()), 0
-    first_epoch = 0
+    best_loss, best_state, bad, first_epoch = float("inf"), None, 0, 0
     if state is not None:
         first_epoch, result.steps = state["epoch"] + 1, state["steps"]
         result.history, result.best, result.best_epoch = state["history"], state["best"], \
             state["best_epoch"]
         best_loss, bad, result.resumed_from = state["best_loss"], state["bad"], state["epoch"]
-        best_state = {k: torch.as_tensor(v) for k, v in state["best_state"].items()}
+        best_state = state["best_state"]
+
+    def provenance() -> dict:
+        return _provenance(cfg, data, len(train_data), len(val_data), result, ds_config,
+                           init_cfg)
+
     for epoch in range(first_epoch, cfg.epochs):
         if bad > cfg.patience:
             break
-        stats = _train_epoch(engine, train_data, cfg, epoch, progress)
+        stats = _train_epoch(engine, trainable, train_data, cfg, epoch, progress)
         result.steps += stats.pop("steps")
-        val = validate(objective, val_data) if len(val_data) else {}
+        val = validate(trainable, val_data, val_batch) if len(val_data) else {}
         score = val.get("loss", stats["loss"])
         record = {"epoch": epoch, "train_loss": stats["loss"], "train_acc": stats["acc"],
                   **{f"val_{k}": v for k, v in val.items()}}
@@ -273,11 +282,10 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
             progress({"event": "epoch", **record})
         if score < best_loss - 1e-6:
             best_loss, bad, result.best_epoch = score, 0, epoch
-            best_state = copy.deepcopy(head.state_dict())
+            best_state = trainable.snapshot()
             result.best = val or {"loss": stats["loss"], "acc": stats["acc"]}
             result.epochs = epoch + 1
-            _save_model(model, best_state, cfg, _provenance(
-                cfg, data, len(train_data), len(val_data), result, ds_config, init_cfg))
+            trainable.save(model, best_state, cfg, provenance(), final=False)
         else:
             bad += 1
         result.epochs = epoch + 1
@@ -287,26 +295,25 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
             "history": result.history, "best": result.best, "best_epoch": result.best_epoch,
             "best_loss": best_loss, "bad": bad, "best_state": best_state})
     result.seconds = time.perf_counter() - start
-    _save_model(model, best_state, cfg, _provenance(
-        cfg, data, len(train_data), len(val_data), result, ds_config, init_cfg))
+    trainable.save(model, best_state, cfg, provenance(), final=True)
     return result
 
 
-def _train_epoch(engine, data: PairTensors, cfg: TrainConfig, epoch: int,
+def _train_epoch(engine, trainable: Trainable, data: PairTensors, cfg: TrainConfig, epoch: int,
                  progress: Progress | None) -> dict:
     engine.train()
     order = _epoch_order(len(data), cfg.seed, epoch)
     batches = _shard(list(order.split(cfg.batch_size)))
     total, correct, decided, n, steps = 0.0, 0, 0, 0, 0
     for idx in batches:
-        loss, diff = engine(*_batch(data, idx))
+        loss, diff = engine(*_on(engine.device, trainable.inputs(data, idx)))
         engine.backward(loss)
         engine.step()
         steps += 1
         total += float(loss.detach()) * len(idx)
         n += len(idx)
         mask = ~data.tie[idx]
-        correct += int((diff[mask] > 0).sum())
+        correct += int((diff.cpu()[mask] > 0).sum())
         decided += int(mask.sum())
         if progress:
             progress({"event": "step", "epoch": epoch, "loss": float(loss.detach()),

@@ -1,0 +1,110 @@
+"""Video encoders from Hugging Face image-text models: ``clip:``, ``siglip:``, ``xclip:``.
+
+    build_video_encoder("clip:/models/clip-vit-b32")     # or a hub id
+
+Frames arrive decoded at the tower's image size (the decoder scales and centre-crops), uint8
+(N, H, W, 3); each clip becomes one unit vector (engine/encoders/hf_towers.py VideoTower). The
+whole vector is aligned with the same family's text tower (aligned_dim == dim).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from cleverward.engine.encoders.base import VideoEncoder
+from cleverward.engine.encoders.hf_towers import (
+    FAMILIES,
+    VideoTower,
+    folder_fingerprint,
+    load_tower,
+    local_folder,
+    pixel_stats,
+    save_tower,
+)
+from cleverward.engine.encoders.registry import register_video_encoder
+
+
+class HFVideoEncoder(VideoEncoder):
+    def __init__(self, kind: str, location: str | None, batch_size: int = 8) -> None:
+        self.kind = kind
+        self.name = f"{kind}-video"
+        self.path = local_folder(location, kind)
+        self.batch_size = batch_size
+        self.mean, self.std = pixel_stats(kind, self.path)
+
+    @cached_property
+    def tower(self) -> VideoTower:
+        """The trainable module: uint8 (B, T, H, W, 3) -> unit (B, dim)."""
+        model = load_tower(self.kind, self.path, "vision")
+        return VideoTower(model, self.kind, self.mean, self.std).eval()
+
+    @cached_property
+    def _config(self):
+        cfg = self.tower.model.config
+        return getattr(cfg, "vision_config", cfg)  # X-CLIP: the whole model's config
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        cfg = self.tower.model.config
+        proj = getattr(cfg, "projection_dim", None)
+        return int(proj if proj and self.kind != "siglip" else self._config.hidden_size)
+
+    @property
+    def aligned_dim(self) -> int:  # type: ignore[override]
+        return self.dim
+
+    @property
+    def frame_size(self) -> tuple[int, int]:  # type: ignore[override]
+        size = int(self._config.image_size)
+        return size, size
+
+    def encode(self, clips: list[np.ndarray]) -> np.ndarray:
+        if not clips:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        with torch.inference_mode():
+            for clip in clips:  # clips may differ in frame count: one tower call each
+                out.append(self.tower(torch.from_numpy(np.ascontiguousarray(clip))[None]))
+        return torch.cat(out).numpy().astype(np.float32)  # (B, dim)
+
+    def torch_module(self):
+        """pixel_values (N, 3, H, W), normalised -> (N, D) (the ONNX export contract)."""
+        if self.kind == "xclip":
+            raise NotImplementedError("xclip: frames are encoded jointly, not one by one")
+        tower = self.tower
+
+        class _Frames(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.tower = tower
+
+            def forward(self, pixel_values):
+                return self.tower.frame_features(pixel_values)
+
+        return _Frames().eval()
+
+    def save_tower(self, tower: VideoTower, folder) -> None:
+        """Write a (fine-tuned) tower as a folder this family's spec loads."""
+        save_tower(tower.model, folder, self.path)
+
+    @cached_property
+    def _fingerprint(self) -> str:
+        extra = f"{self.kind}-video;mean={self.mean};std={self.std};frames=mean-l2"
+        return folder_fingerprint(self.path, extra)
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+
+def _builder(kind: str):
+    def build(location: str | None = None, batch_size: str = "8") -> HFVideoEncoder:
+        return HFVideoEncoder(kind, location, batch_size=int(batch_size))
+
+    return build
+
+
+for _kind in FAMILIES:
+    register_video_encoder(_kind)(_builder(_kind))
