@@ -11,12 +11,15 @@ import typer
 def bench(
     quick: bool = typer.Option(False, "--quick", help="About a minute: a small corpus."),
     json_out: Path = typer.Option(None, "--json", help="Write every figure here."),
-    work_dir: Path = typer.Option(None, "--work-dir", help="Where the corpus and outputs go."),
+    work_dir: Path = typer.Option(None, "--work-dir", help="Where outputs and caches go."),
+    corpus_dir: Path = typer.Option(
+        None, "--corpus-dir", help="Where the clips are made and reused (default: under the "
+        "cleverward cache folder)."),
 ) -> None:
     """Measure each stage, the engine end to end, and the naive reference, in one run."""
     from cleverward.benchmarks.suite import format_table, run_suite
 
-    results = run_suite(quick=quick, work_dir=work_dir)
+    results = run_suite(quick=quick, work_dir=work_dir, corpus_dir=corpus_dir)
     typer.echo(format_table(results))
     if json_out:
         json_out.write_text(json.dumps(results, indent=2, default=str) + "\n")

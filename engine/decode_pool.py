@@ -3,12 +3,17 @@
 FFmpeg (PyAV) and DALI release the GIL while decoding, so threads overlap decoding with the
 encoder running in the main thread without the pickling cost of processes. The window bounds
 memory: at most `workers * prefetch` decoded clips wait at once.
+
+`on_wait`, if given, is called (in the consumer's thread) whenever the next clip is not decoded
+yet, before blocking on it: the scorer uses it to encode the clips it holds instead of idling, so
+the encoder batches whatever is ready (dynamic batching) and never waits for a full batch while
+the decoders still work.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -36,15 +41,23 @@ def _decode_one(key: str, path: str, cfg: DecodeConfig) -> Decoded:
 
 
 def decode_stream(
-    items: Iterable[tuple[str, str]], cfg: DecodeConfig, workers: int = 2, prefetch: int = 4
+    items: Iterable[tuple[str, str]], cfg: DecodeConfig, workers: int = 2, prefetch: int = 4,
+    on_wait: Callable[[], None] | None = None,
 ) -> Iterator[Decoded]:
     """items: (key, path) pairs -> Decoded, in input order."""
     window = max(1, workers * prefetch)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         pending: deque = deque()
+
+        def take() -> Decoded:
+            head = pending.popleft()
+            if on_wait is not None and not head.done():
+                on_wait()
+            return head.result()
+
         for key, path in items:
             pending.append(pool.submit(_decode_one, key, path, cfg))
             if len(pending) >= window:
-                yield pending.popleft().result()
+                yield take()
         while pending:
-            yield pending.popleft().result()
+            yield take()

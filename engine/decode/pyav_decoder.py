@@ -5,7 +5,11 @@ every frame's timestamp and which frames are keyframes. Each sampled frame needs
 from the keyframe up to it, so we seek to the keyframe of each GOP that holds a sampled frame and
 decode forward; GOPs with no sampled frame are never decoded. With short GOPs this is a seek per
 sample, with one long GOP (typical T2V output) a single forward pass that stops at the last sample.
-Only the sampled frames are converted to RGB, resized by swscale in the same call.
+Inside that pass, H.264 frames that nothing refers to (every slice has nal_ref_idc 0: the
+non-reference B-frames of x264's default presets, about half the frames of a T2V clip) are not
+sent to the decoder unless they are sampled: dropping them is what temporal scalability relies on
+and leaves every other frame bit-identical (tests/engine/test_decode_skip.py). Only the sampled
+frames are converted to RGB, resized by swscale in the same call.
 """
 
 from __future__ import annotations
@@ -61,15 +65,60 @@ def plan_gops(index: StreamIndex, targets: list[int]) -> dict[int, list[int]]:
     return plan
 
 
+# NAL unit types a disposable access unit may hold: non-IDR slice, SEI, delimiter, end of
+# sequence / stream, filler. Anything else (IDR, parameter sets, partitions) keeps the packet.
+_DISPOSABLE_NAL_TYPES = frozenset({1, 6, 9, 10, 11, 12})
+
+
+def nal_length_size(codec_context) -> int | None:
+    """Bytes of the NAL length prefix of H.264 in MP4 / MKV / MOV (the avcC header says), or None
+    for any other codec or for Annex B streams: then no packet is ever left out."""
+    if codec_context.name != "h264":
+        return None
+    extra = codec_context.extradata
+    if not extra or len(extra) < 7 or extra[0] != 1:
+        return None
+    return (extra[4] & 3) + 1
+
+
+def is_disposable(data, length_size: int) -> bool:
+    """True if no other frame can refer to this H.264 access unit: it has at least one slice,
+    every slice has nal_ref_idc 0 (H.264 7.4.1) and it carries no parameter sets."""
+    view = memoryview(data)
+    i, slices = 0, 0
+    while i + length_size < len(view):
+        size = int.from_bytes(view[i : i + length_size], "big")
+        header = view[i + length_size]
+        kind = header & 0x1F
+        if kind not in _DISPOSABLE_NAL_TYPES or (kind == 1 and header & 0x60):
+            return False
+        slices += kind == 1
+        i += length_size + size
+    return slices > 0
+
+
+def _decode_forward(container, stream, keep: set[int], length_size: int | None):
+    """Frames from the current position on, leaving out disposable packets not in `keep`."""
+    for packet in container.demux(stream):
+        if (length_size and packet.size and packet.pts not in keep
+                and is_disposable(packet, length_size)):
+            continue
+        yield from packet.decode()  # the empty packet at the end flushes the decoder
+
+
 def _decode_by_gops(container, index: StreamIndex, targets: list[int], cfg) -> dict[int, object]:
     stream = container.streams.video[0]
+    length_size = nal_length_size(stream.codec_context)
+    keep = set(targets)
     got: dict[int, np.ndarray] = {}
     position = None  # pts of the last decoded frame, to avoid re-seeking inside a GOP
+    frames = None  # the forward pass, resumed (not restarted) when the next GOP follows on
     for start, wanted in plan_gops(index, targets).items():
         if position is None or position >= start or position < index.pts[0]:
             container.seek(start, stream=stream, backward=True, any_frame=False)
+            frames = _decode_forward(container, stream, keep, length_size)
         last = wanted[-1]
-        for frame in container.decode(stream):
+        for frame in frames:
             if frame.pts is None:
                 continue
             position = frame.pts
