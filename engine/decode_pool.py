@@ -16,11 +16,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from cleverward.engine.config import DecodeConfig
-from cleverward.engine.decode import DecodeError, decode_clip
+from cleverward.engine.decode import DecodeError, select_decoder
+from cleverward.engine.decode.pyav_decoder import PyAVDecoder
 
 
 @dataclass
@@ -31,9 +33,20 @@ class Decoded:
     error: str | None = None
 
 
-def _decode_one(key: str, path: str, cfg: DecodeConfig) -> Decoded:
+# In a pool each worker is one decoding thread: FFmpeg's own frame threads on top would put
+# workers x cores decoder threads (plus the encoder's) on the cores, and hand frames between
+# threads for no gain. Pixels do not depend on FFmpeg's threading.
+_POOL_PYAV = PyAVDecoder(thread_type="NONE")
+
+
+def _decode_one(key: str, path: str, cfg: DecodeConfig, single_threaded: bool) -> Decoded:
     try:
-        return Decoded(key, path, decode_clip(path, cfg))
+        if not Path(path).exists():
+            raise DecodeError(path, "no such file or folder")
+        decoder = select_decoder(path, cfg.decoder)
+        if single_threaded and isinstance(decoder, PyAVDecoder):
+            decoder = _POOL_PYAV
+        return Decoded(key, path, decoder.decode(path, cfg))
     except DecodeError as exc:
         return Decoded(key, path, None, exc.reason)
     except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the run; the row says why
@@ -56,7 +69,7 @@ def decode_stream(
             return head.result()
 
         for key, path in items:
-            pending.append(pool.submit(_decode_one, key, path, cfg))
+            pending.append(pool.submit(_decode_one, key, path, cfg, workers > 1))
             if len(pending) >= window:
                 yield take()
         while pending:
