@@ -1,5 +1,6 @@
-"""Hugging Face dual-encoder towers (CLIP, SigLIP, X-CLIP) as torch modules, shared by hf_video
-and hf_text.
+"""Hugging Face towers as torch modules, shared by hf_video and hf_text: the dual-encoder
+towers of CLIP, SigLIP and X-CLIP, and PooledTextTower (a language model's token states pooled
+over the mask: sentence-transformers folders, T5 encoders, decoder LMs).
 
 A spec names the model family and a local folder or hub id: ``clip:/models/clip-vit-b32``. A
 folder may hold the whole dual encoder (as published) or one tower only (as a fine-tuned
@@ -45,21 +46,35 @@ FAMILIES = {
 }
 
 
+def looks_like_path(location: str) -> bool:
+    """A location written as a path (absolute, ./, ~, or with a backslash) is never a hub id."""
+    return location.startswith(("/", ".", "~")) or "\\" in location or location.count("/") > 1
+
+
 def local_folder(location: str | None, kind: str) -> Path:
-    """A folder, or a hub id resolved to its local snapshot (downloaded unless offline)."""
+    """A folder, or a hub id resolved to its snapshot in the local Hugging Face cache.
+
+    Never downloads (local_files_only: no network request is made, whatever HF_HUB_OFFLINE
+    says): a hub id must have been fetched beforehand, e.g. `hf download <id>`."""
     if not location:
         raise ValueError(f"{kind}: name a folder or hub id, e.g. {kind}:/models/{kind}")
     path = Path(location).expanduser()
     if path.is_dir():
         return path
+    if looks_like_path(location):
+        raise FileNotFoundError(f"{kind}:{location}: no such folder")
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(location, allow_patterns=[
+        return Path(snapshot_download(location, local_files_only=True, allow_patterns=[
             "*.json", "*.safetensors", "*.txt", "*.model"]))
     except Exception as exc:  # noqa: BLE001 - the hub's errors are many; say what was asked
-        raise FileNotFoundError(f"{kind}:{location}: not a folder, and the hub id cannot be "
-                                f"resolved here ({type(exc).__name__})") from exc
+        raise FileNotFoundError(
+            f"{kind}:{location}: not a local folder, and the hub id {location!r} is not in the "
+            f"local Hugging Face cache ({type(exc).__name__}). Nothing is downloaded at run "
+            f"time: download it beforehand (`hf download {location}`, on a machine with access "
+            f"to the hub) or give the model as a local folder ({kind}:/path/to/folder)"
+        ) from exc
 
 
 def load_tower(kind: str, folder: Path, side: str) -> nn.Module:
@@ -129,6 +144,11 @@ class TextTower(nn.Module):
         super().__init__()
         self.model, self.kind = model, kind
 
+    @property
+    def config(self):
+        """The transformers config (export reads the vocabulary size from it)."""
+        return self.model.config
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.kind == "xclip":
             feats = self.model.get_text_features(input_ids=input_ids,
@@ -136,6 +156,63 @@ class TextTower(nn.Module):
             return _unit(_pooled(feats))
         out = self.model(input_ids=input_ids, attention_mask=attention_mask)
         return _unit(getattr(out, FAMILIES[self.kind].text_output))
+
+
+POOLINGS = ("mean", "last", "cls", "max", "mean_sqrt_len")
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """Token states (B, S, D) and attention mask (B, S) -> (B, D), padding on either side.
+
+    mean: average of the unmasked tokens; mean_sqrt_len: their sum / sqrt(count); max: the
+    per-channel max over them; last: the last unmasked token (a decoder LM's summary); cls: the
+    first unmasked one. Masked positions are replaced, not multiplied by 0, so a NaN a model may
+    leave in a fully masked (padding) row never reaches the result."""
+    keep = mask.unsqueeze(-1).bool()  # (B, S, 1)
+    if mode in ("last", "cls"):
+        pos = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)  # (B, S)
+        # last: the largest position holding a token; cls: the first (argmax of 0/1 -> first 1)
+        idx = (pos * mask).argmax(dim=1) if mode == "last" else mask.argmax(dim=1)  # (B,)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), idx]  # (B, D)
+    if mode == "max":
+        return torch.where(keep, hidden, torch.finfo(hidden.dtype).min).amax(dim=1)  # (B, D)
+    summed = torch.where(keep, hidden, 0.0).sum(dim=1)  # (B, D)
+    count = mask.sum(dim=1, keepdim=True).to(hidden.dtype).clamp(min=1e-9)  # (B, 1)
+    if mode == "mean":
+        return summed / count
+    if mode == "mean_sqrt_len":
+        return summed / count.sqrt()
+    raise ValueError(f"pooling: {mode!r} is not one of {', '.join(POOLINGS)}")
+
+
+class PooledTextTower(nn.Module):
+    """A transformer encoder (BERT-like, T5 encoder) or decoder LM (Qwen, ...), its token states
+    pooled over the mask and L2-normalised: input_ids, attention_mask (B, S) -> unit (B, D).
+
+    decoder: a decoder LM gets position ids counted over the real tokens (mask cumsum), so a
+    left-padded text has the positions it has alone (the LM would number them 0..S-1 whatever
+    the mask says), and no KV cache. Rotary LMs (Qwen) are shift-invariant and would agree
+    anyway; absolute-position ones (GPT-2, OPT) would not. Encoders pad right and need neither.
+    """
+
+    def __init__(self, model: nn.Module, pooling: str, decoder: bool = False) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling: {pooling!r} is not one of {', '.join(POOLINGS)}")
+        self.model, self.pooling, self.decoder = model, pooling, decoder
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        kwargs = {}
+        if self.decoder:
+            kwargs["position_ids"] = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)  # (B, S)
+            kwargs["use_cache"] = False
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                            **kwargs).last_hidden_state  # (B, S, D)
+        return _unit(pool(hidden.float(), attention_mask, self.pooling))  # (B, D)
 
 
 def _pooled(feats) -> torch.Tensor:

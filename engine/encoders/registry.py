@@ -4,11 +4,13 @@ An encoder is named by a spec string: either a registered name with no argument
 (``conse-mobilenetv2``, ``minilm-l6``) or ``kind:location`` where location is a local folder or a
 hub id (``clip:/models/clip-vit-b32``, ``t5:google/t5-v1_1-small``, ``lm:Qwen/Qwen3-0.6B``).
 Options follow after ``?`` as ``key=value`` pairs joined by ``&``
-(``lm:/models/qwen?pooling=mean``). Builders import their heavy dependencies lazily.
+(``lm:/models/qwen?pooling=mean``); an option the builder does not take is an error that lists
+the ones it does. Builders import their heavy dependencies lazily.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -82,7 +84,13 @@ def _build(table: dict, spec_text: str, what: str):
     if spec.kind not in table:
         known = ", ".join(sorted(table))
         raise ValueError(f"unknown {what} encoder {spec.kind!r} in {spec_text!r}; known: {known}")
-    return table[spec.kind](spec.location, **spec.options)
+    builder = table[spec.kind]
+    accepted = [n for n in inspect.signature(builder).parameters if n != "location"]
+    unknown = sorted(set(spec.options) - set(accepted))
+    if unknown:
+        raise ValueError(f"{what} encoder {spec_text!r}: unknown option(s) {unknown}; "
+                         f"{spec.kind} accepts {accepted or 'no options'}")
+    return builder(spec.location, **spec.options)
 
 
 def build_video_encoder(spec: str) -> VideoEncoder:

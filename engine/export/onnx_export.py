@@ -18,7 +18,9 @@ Encoder contract for export (what hf_text / hf_video towers provide):
     text:  torch_module() -> nn.Module with forward(input_ids, attention_mask) -> (B, D), already
            pooled and normalised as encode() returns it; attributes tokenizer_file (a
            tokenizer.json) and max_length (truncation, in tokens including specials).
-           A sentence-transformers model (MiniLM) is recognised and adapted instead.
+           A sentence-transformers model (MiniLM) is recognised and adapted instead. The
+           pooling recorded in the manifest is the encoder's `pooling` attribute (st:, t5:, lm:
+           towers: mean, last, ...; "mean" when it has none).
     video: torch_module() -> nn.Module with forward(pixel_values (N, 3, H, W)) -> (N, D);
            frame_size (H, W).
 
@@ -281,8 +283,8 @@ def export_text_encoder(encoder, folder: Path, seed: int = 0) -> Component:
     parity = {"max_abs_err": worst, "atol": TEXT_ATOL,
               "shapes": f"B,S in (1,1) (5,23) (3,{spec.max_length}), ragged masks"}
     extra = {"tokenizer": "tokenizer.json", "tokenizer_source": str(spec.tokenizer_file),
-             "max_length": spec.max_length, "pooling": "mean", "normalize": True,
-             "dim": spec.dim, "pad_side": "right"}
+             "max_length": spec.max_length, "pooling": getattr(encoder, "pooling", "mean"),
+             "normalize": True, "dim": spec.dim, "pad_side": "right"}
     return _component("text_encoder", folder, files, parity, extra)
 
 
