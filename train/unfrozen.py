@@ -1,11 +1,12 @@
 """Mode "unfrozen": the video and text encoders train together with the reward head.
 
-The encoders must be torch towers (engine/encoders/hf_towers.py: clip:, siglip:, xclip:), which
-expose `tower` (an nn.Module from uint8 frames or token ids to unit vectors), `tokenize` (text)
-and `save_tower`. Per batch the clips of its pairs are decoded (engine decode pool, at the
-model's decode config) and its prompts tokenised; EncoderObjective runs both towers, then the
-shared PairObjective. With `lora_rank` > 0 the towers' attention projections get LoRA adapters
-(peft) and only those train; the saved towers have the adapters merged in.
+The encoders must be torch towers (engine/encoders/hf_towers.py: clip:, siglip:, xclip:; text
+also st:, t5:, lm:), which expose `tower` (an nn.Module from uint8 frames or token ids to unit
+vectors), `tokenize` (text) and `save_tower`. Per batch the clips of its pairs are decoded
+(engine decode pool, at the model's decode config) and its prompts tokenised; EncoderObjective
+runs both towers, then the shared PairObjective. With `lora_rank` > 0 the towers' attention
+projections get LoRA adapters (peft) and only those train; the saved towers have the adapters
+merged in.
 
 Decoded clips are kept in memory up to `frame_cache_mb` (least recently used out), so tiny
 sets decode once while a corpus streams. Every video is decoded once up front to drop the rows
@@ -41,7 +42,9 @@ from cleverward.train.objective import PairObjective
 from cleverward.train.trainable import head_param_groups, save_head_checkpoint
 
 VIDEO_DIR, TEXT_DIR = "video_encoder", "text_encoder"
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")  # CLIP / SigLIP / X-CLIP attention
+# attention projections by family: CLIP / SigLIP / X-CLIP / Qwen-style LMs; BERT (st:); T5
+LORA_TARGET_SETS = (("q_proj", "k_proj", "v_proj", "out_proj", "o_proj"),
+                    ("query", "key", "value"), ("q", "k", "v", "o"))
 
 NOT_A_TOWER = {
     "conse-mobilenetv2": (
@@ -61,7 +64,8 @@ def check_trainable(model: RewardModel, name: str) -> None:
             ok = hasattr(enc, "tokenize")
         if not ok:
             kind = EncoderSpec.parse(spec).kind
-            why = NOT_A_TOWER.get(kind, "it is not a torch tower (clip:, siglip:, xclip:)")
+            why = NOT_A_TOWER.get(
+                kind, "it is not a torch tower (clip:, siglip:, xclip:, st:, t5:, lm:)")
             raise ValueError(
                 f"TrainConfig.mode: 'unfrozen' cannot fine-tune the {side} encoder {spec!r} of "
                 f"model {name!r}: {why}. Use mode 'frozen' with this model (the head also "
@@ -93,10 +97,11 @@ def apply_lora(tower: nn.Module, rank: int, what: str) -> None:
                          "(pip install peft); use lora_rank 0 to fine-tune all weights") from exc
     names = {n.rsplit(".", 1)[-1] for n, m in tower.model.named_modules()
              if isinstance(m, nn.Linear)}
-    targets = sorted(set(LORA_TARGETS) & names)
+    targets = next((sorted(set(t) & names) for t in LORA_TARGET_SETS if set(t) & names), [])
     if not targets:
+        known = "; ".join(", ".join(t) for t in LORA_TARGET_SETS)
         raise ValueError(f"TrainConfig.lora_rank: the {what} has no attention projections "
-                         f"named {', '.join(LORA_TARGETS)} for LoRA; use lora_rank 0")
+                         f"named as any of ({known}) for LoRA; use lora_rank 0")
     cfg = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules=targets)
     tower.model = get_peft_model(tower.model, cfg)
 
