@@ -250,7 +250,9 @@ def test_two_processes_writing_at_once(tmp_path):
     files = [str(write(tmp_path / f"v_{i}.mp4", f"clip {i}".encode() * 10)) for i in range(120)]
     shared = files[:40]  # both processes embed these
     a, b = shared + files[40:80], shared[::-1] + files[80:]
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: by now the suite has started OpenMP, ORT and gloo threads, and a forked
+    # child inherits their locks in whatever state they were
+    ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(str(tmp_path / "c"), part, k))
              for k, part in enumerate((a, b))]
     for p in procs:
