@@ -196,7 +196,7 @@ def _by_profile(res: dict, items, model, folder, work, workers) -> None:
         eng = min((_score_dir(model, folder, pf, work / f"e2e-{profile}.jsonl", workers=workers)
                    for _ in range(2)), key=lambda r: r["seconds"])
         naive_s = sum(t for (p, _, _), t in zip(items, res["naive"]["per_video_s"], strict=True)
-                      if p == profile)
+                      if p == profile)  # within the naive's best whole run
         paths = [(str(v), str(v)) for _, v, _ in sub]
         cfg = model.decode_config()
         t_pool = stages.best_of(lambda paths=paths, cfg=cfg: list(
@@ -258,10 +258,9 @@ def run_suite(quick: bool = True, work_dir: Path | None = None,
     p2 = _write_prompts(work / "p2.jsonl", items, folder, suffix=", new wording")
     # Rounds, each: the naive, each limiting stage alone, the engine, then a first pass and a
     # cached rescoring on a fresh cache, so all of them see the same spells of load on a shared
-    # machine; best of the rounds for each. The naive keeps each video's best time over the
-    # rounds (more chances to dodge a busy spell than the engine's best whole run gets: any bias
-    # favours the reference), and a stage alone keeps its best here or in the stage table (the
-    # higher a stage's rate, the harder e2e_vs_slowest_stage is to meet).
+    # machine; best whole run of the rounds for each, naive and engine alike. A stage alone keeps
+    # its best here or in the stage table (the higher a stage's rate, the harder
+    # e2e_vs_slowest_stage is to meet).
     clips = [decode_clip(str(v), engine_model.decode_config()) for v in videos]
     rounds: dict[str, list] = {k: [] for k in ("naive", "engine", "first", "cached",
                                                "cached_known", "decode", "encode", "text")}
@@ -286,9 +285,13 @@ def run_suite(quick: bool = True, work_dir: Path | None = None,
                                                  cache_dir, workers))
     per_video = [min(ts) for ts in zip(*(r["per_video_s"] for r in rounds["naive"]),
                                        strict=True)]
-    res["naive"] = {"videos": len(videos), "seconds": sum(per_video),
-                    "videos_per_s": len(videos) / sum(per_video), "per_video_s": per_video,
-                    "run_seconds": [r["seconds"] for r in rounds["naive"]]}
+    best = min(rounds["naive"], key=lambda r: r["seconds"])
+    res["naive"] = {k: v for k, v in best.items() if k != "scores"}
+    res["naive"]["run_seconds"] = [r["seconds"] for r in rounds["naive"]]
+    # each video's best over the rounds: dodges busy spells a whole run cannot (a lower bound
+    # on the naive's time, reported beside the like-for-like best run)
+    res["naive"]["best_per_video_s"] = per_video
+    res["naive"]["best_per_video_videos_per_s"] = len(videos) / sum(per_video)
     for key, name in (("engine", "engine"), ("first", "first_pass"), ("cached", "cached_pass"),
                       ("cached_known", "cached_known_prompts")):
         res[name] = min(rounds[key], key=lambda r: r["seconds"])
@@ -305,6 +308,7 @@ def run_suite(quick: bool = True, work_dir: Path | None = None,
     e2e = res["engine"]["videos_per_s"]
     res["ratios"] = {
         "e2e_vs_naive": e2e / res["naive"]["videos_per_s"],
+        "e2e_vs_naive_best_per_video": e2e / res["naive"]["best_per_video_videos_per_s"],
         "e2e_vs_slowest_stage": e2e / res["limits"]["slowest_videos_per_s"],
         "cached_vs_first": res["first_pass"]["seconds"] / res["cached_pass"]["seconds"],
         "scoring_vs_gemm": res["scoring"]["gflops"] / res["gemm"]["gflops"],
@@ -376,8 +380,12 @@ def _stage_rows(res: dict) -> list[tuple[str, str]]:
 def _e2e_rows(res: dict) -> list[tuple[str, str]]:
     e, lim = res["engine"], res["limits"]
     t = e["timings"]
-    rows = [("naive reference", f"{res['naive']['videos_per_s']:.2f} videos/s"),
-            ("engine end to end", f"{e['videos_per_s']:.2f} videos/s ({e['seconds']:.2f} s)"),
+    n = res["naive"]
+    rows = [("naive reference", f"{n['videos_per_s']:.2f} videos/s (best run; each video's "
+             f"best: {n['best_per_video_videos_per_s']:.2f})"),
+            ("  naive runs", ", ".join(f"{x:.2f}" for x in n["run_seconds"]) + " s"),
+            ("engine end to end", f"{e['videos_per_s']:.2f} videos/s (best run)"),
+            ("  engine runs", ", ".join(f"{x:.2f}" for x in e["run_seconds"]) + " s"),
             ("  calling thread", ", ".join(f"{k} {v:.2f}" for k, v in t.items()) + " s"),
             ("  slowest stage alone", f"{lim['slowest']}: "
              f"{lim['slowest_videos_per_s']:.2f} videos/s"),
