@@ -182,8 +182,14 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def _shard(batches: list[torch.Tensor]) -> list[torch.Tensor]:
-    """This rank's share of the epoch's batches under the launcher (all of them alone)."""
+    """This rank's share of the epoch's batches under the launcher (all of them alone). Every
+    rank must take the same number of steps, or the gradient all-reduce waits forever: the
+    remainder is dropped (this epoch's order is reshuffled next epoch), and with fewer batches
+    than ranks they are reused."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1:
+        even = len(batches) - len(batches) % world
+        batches = batches[:even] if even else (batches * world)[:world]
     return batches[rank::world]
 
 
@@ -255,21 +261,14 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
     result.before = validate(trainable, val_data, val_batch) or \
         validate(trainable, train_data, val_batch)
     fingerprint = _run_fingerprint(cfg, len(rows))
-    state = _try_resume(engine, cfg, fingerprint)
-    best_loss, best_state, bad, first_epoch = float("inf"), None, 0, 0
-    if state is not None:
-        first_epoch, result.steps = state["epoch"] + 1, state["steps"]
-        result.history, result.best, result.best_epoch = state["history"], state["best"], \
-            state["best_epoch"]
-        best_loss, bad, result.resumed_from = state["best_loss"], state["bad"], state["epoch"]
-        best_state = state["best_state"]
+    loop = _LoopState.resumed(_try_resume(engine, cfg, fingerprint), result)
 
     def provenance() -> dict:
         return _provenance(cfg, data, len(train_data), len(val_data), result, ds_config,
                            init_cfg)
 
-    for epoch in range(first_epoch, cfg.epochs):
-        if bad > cfg.patience:
+    for epoch in range(loop.first_epoch, cfg.epochs):
+        if loop.bad > cfg.patience:
             break
         stats = _train_epoch(engine, trainable, train_data, cfg, epoch, progress)
         result.steps += stats.pop("steps")
@@ -280,23 +279,45 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
         result.history.append(record)
         if progress:
             progress({"event": "epoch", **record})
-        if score < best_loss - 1e-6:
-            best_loss, bad, result.best_epoch = score, 0, epoch
-            best_state = trainable.snapshot()
-            result.best = val or {"loss": stats["loss"], "acc": stats["acc"]}
-            result.epochs = epoch + 1
-            trainable.save(model, best_state, cfg, provenance(), final=False)
-        else:
-            bad += 1
         result.epochs = epoch + 1
+        if score < loop.best_loss - 1e-6:
+            loop.best_loss, loop.bad, result.best_epoch = score, 0, epoch
+            loop.best_state = trainable.snapshot()
+            result.best = val or {"loss": stats["loss"], "acc": stats["acc"]}
+            trainable.save(model, loop.best_state, cfg, provenance(), final=False)
+        else:
+            loop.bad += 1
         _append_log(cfg.out, record)
-        engine.save_checkpoint(str(Path(cfg.out) / DS_DIR), tag=f"epoch{epoch}", client_state={
-            "fingerprint": fingerprint, "epoch": epoch, "steps": result.steps,
-            "history": result.history, "best": result.best, "best_epoch": result.best_epoch,
-            "best_loss": best_loss, "bad": bad, "best_state": best_state})
+        engine.save_checkpoint(str(Path(cfg.out) / DS_DIR), tag=f"epoch{epoch}",
+                               client_state=loop.client_state(fingerprint, epoch, result))
     result.seconds = time.perf_counter() - start
-    trainable.save(model, best_state, cfg, provenance(), final=True)
+    trainable.save(model, loop.best_state, cfg, provenance(), final=True)
     return result
+
+
+@dataclass
+class _LoopState:
+    """What early stopping carries from epoch to epoch, and through a resume."""
+
+    first_epoch: int = 0
+    best_loss: float = float("inf")
+    best_state: dict | None = None  # the trainable's snapshot of the best epoch
+    bad: int = 0  # epochs since the best
+
+    @classmethod
+    def resumed(cls, state: dict | None, result: TrainResult) -> _LoopState:
+        if state is None:
+            return cls()
+        result.steps, result.history = state["steps"], state["history"]
+        result.best, result.best_epoch = state["best"], state["best_epoch"]
+        result.resumed_from = state["epoch"]
+        return cls(state["epoch"] + 1, state["best_loss"], state["best_state"], state["bad"])
+
+    def client_state(self, fingerprint: str, epoch: int, result: TrainResult) -> dict:
+        return {"fingerprint": fingerprint, "epoch": epoch, "steps": result.steps,
+                "history": result.history, "best": result.best,
+                "best_epoch": result.best_epoch, "best_loss": self.best_loss, "bad": self.bad,
+                "best_state": self.best_state}
 
 
 def _train_epoch(engine, trainable: Trainable, data: PairTensors, cfg: TrainConfig, epoch: int,

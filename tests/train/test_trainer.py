@@ -145,3 +145,19 @@ def test_unreadable_videos_are_dropped_and_counted(task, tmp_path):
     write_pairs(rows, tmp_path / "pairs.jsonl")
     result = train(_cfg(task, tmp_path / "run", pairs=str(tmp_path / "pairs.jsonl"), epochs=1))
     assert sum(result.dropped.values()) == 1
+
+
+@pytest.mark.parametrize(("n", "world", "each"), [(7, 2, 3), (8, 2, 4), (1, 2, 1), (5, 1, 5)])
+def test_every_rank_takes_the_same_number_of_steps(monkeypatch, n, world, each):
+    from cleverward.train.trainer import _shard
+
+    batches = [torch.tensor([i]) for i in range(n)]
+    taken = []
+    for rank in range(world):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", str(world))
+        taken.append(_shard(batches))
+    assert [len(t) for t in taken] == [each] * world
+    if n >= world:  # no batch is given to two ranks
+        seen = [int(b) for t in taken for b in t]
+        assert len(seen) == len(set(seen))
