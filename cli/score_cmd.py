@@ -42,15 +42,19 @@ def score_dir(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Discard rows of an earlier run."),
     summary_json: Path = typer.Option(None, "--summary-json", help="Write run counts here."),
+    shard: str = typer.Option("0/1", "--shard", help="K/N: only the videos of shard K of N "
+                              "(by content; N machines' outputs concatenate)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or ranking."),
 ) -> None:
     """Score every (video, prompt) pair; rows are appended to --out as they finish."""
     from cleverward.engine.config import ScoreConfig
     from cleverward.engine.prompts import PromptsError
+    from cleverward.engine.sharding import parse_shard
 
     fmt = fmt or {".csv": "csv", ".parquet": "parquet"}.get(out.suffix.lower(), "jsonl")
     try:
         cfg = ScoreConfig(
+            shard=parse_shard(shard),
             videos_dir=str(videos_dir), prompts_file=str(prompts), out=str(out), model=model,
             frames=frames, decoder=decoder, backend=backend, format=fmt, strict=strict,
             batch_size=batch_size, workers=workers, cache_dir=str(cache) if cache else None,

@@ -56,6 +56,7 @@ class ScoreConfig:
     use_cache: bool = True
     resume: bool = True
     quiet: bool = False
+    shard: tuple[int, int] = (0, 1)  # (K, N): score only the videos of shard K of N
 
     def __post_init__(self) -> None:
         _check(self.decoder in DECODERS, "decoder", f"must be one of {DECODERS}")
@@ -64,3 +65,5 @@ class ScoreConfig:
         _check(self.batch_size >= 1, "batch_size", "must be >= 1")
         _check(self.workers >= 1, "workers", "must be >= 1")
         _check(1 <= self.frames <= 512, "frames", f"must be in 1..512, got {self.frames}")
+        k, n = self.shard
+        _check(n >= 1 and 0 <= k < n, "shard", f"need 0 <= K < N, got {k}/{n}")

@@ -146,6 +146,11 @@ def score_directory(
     entries = parse_prompts(cfg.prompts_file, root)  # all prompt errors before any decoding
     videos, skipped = list_videos(root)
     plan = plan_pairs(entries, videos)
+    if cfg.shard[1] > 1:
+        from cleverward.engine.sharding import shard_of
+
+        k, n = cfg.shard
+        plan = {v: ps for v, ps in plan.items() if shard_of(root / v, n) == k}
     keep, resumed = _resume(cfg, plan)
     summary = ScoreSummary(resumed=resumed, skipped_files=skipped)
     for row in keep:

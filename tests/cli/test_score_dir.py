@@ -106,3 +106,43 @@ def test_info_runs():
     report = json.loads(res.stdout)
     assert report["backends"]["torch"].startswith("yes")
     assert report["backends"]["tensorrt"].startswith(("yes", "no: tensorrt"))
+
+
+def test_shards_partition_the_corpus_and_concatenate_to_the_full_run(tmp_path, corpus):
+    videos, prompts = corpus
+    for i in range(5):  # more clips, so that both shards get some
+        shutil.copy(videos / "a.mp4", videos / f"copy{i}.mp4")
+        with open(videos / f"copy{i}.mp4", "ab") as f:
+            f.write(bytes([i]) * (i + 1))  # distinct content, still decodable
+    full = tmp_path / "full.jsonl"
+    assert _run("score-dir", videos, "--prompts", prompts, "--out", full, "-q",
+                "--no-cache").exit_code == 0
+    parts = []
+    for k in range(2):
+        out = tmp_path / f"shard{k}.jsonl"
+        res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--no-cache",
+                   "--shard", f"{k}/2")
+        assert res.exit_code == 0, res.output
+        parts.append({(r["video"], r["prompt"]): r["score"]
+                      for r in map(json.loads, out.read_text().splitlines())})
+    assert parts[0] and parts[1] and not set(parts[0]) & set(parts[1])
+    whole = {(r["video"], r["prompt"]): r["score"]
+             for r in map(json.loads, full.read_text().splitlines())}
+    assert {**parts[0], **parts[1]} == whole
+
+
+def test_shard_depends_on_content_not_name(tmp_path, clips_dir):
+    from cleverward.engine.sharding import parse_shard, shard_of
+
+    a = tmp_path / "a.mp4"
+    shutil.copy(clips_dir / "h264_long.mp4", a)
+    renamed = tmp_path / "sub" / "renamed.mp4"
+    renamed.parent.mkdir()
+    shutil.copy(a, renamed)
+    assert all(shard_of(a, n) == shard_of(renamed, n) for n in (2, 3, 7, 16))
+    assert parse_shard("3/4") == (3, 4)
+    for bad in ("4/4", "x/2", "2", "-1/3"):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(bad)
+    res = _run("score-dir", tmp_path, "--prompts", tmp_path / "none.jsonl", "--shard", "2/2")
+    assert res.exit_code == 2 and "shard" in res.output
