@@ -76,6 +76,7 @@ def build_pairs_command(
             err("mining: " + ", ".join(f"{k} {v}" for k, v in mined.items()))
         err(f"{len(rows)} pairs -> {out}")
     if summary_json:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(report, indent=2) + "\n")
 
 

@@ -83,6 +83,7 @@ def train_command(
     if not quiet:
         err(format_result(result))
     if summary_json:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
 
 
@@ -114,9 +115,13 @@ def format_result(r) -> str:
     def fig(m: dict) -> str:
         return f"loss {m.get('loss', float('nan')):.4f}, acc {m.get('acc', float('nan')):.4f}"
 
+    where = "validation" if r.val_pairs else "training (no validation split)"
     lines = [f"trained {r.epochs} epochs ({r.steps} steps) on {r.train_pairs} pairs, "
              f"validated on {r.val_pairs}; best epoch {r.best_epoch}, {r.seconds:.1f}s",
-             f"validation before: {fig(r.before)}", f"validation best:   {fig(r.best)}"]
+             f"{where} before: {fig(r.before)}", f"{where} best:   {fig(r.best)}"]
+    if r.val_pairs and r.best_epoch < 0:
+        lines.append("no epoch beat the starting model on validation: the starting head was "
+                     "saved (try a lower --lr, more pairs, or another --objective)")
     if r.resumed_from is not None:
         lines.insert(1, f"resumed after epoch {r.resumed_from}")
     lines += [f"dropped {n} pairs: {why}" for why, n in r.dropped.items()]

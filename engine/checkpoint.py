@@ -108,8 +108,15 @@ def save_checkpoint(folder: str | os.PathLike, cfg: CheckpointConfig, state: dic
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
         pass
     save_file(tensors, tmp.name, metadata={"format": FORMAT})
+    os.chmod(tmp.name, 0o666 & ~_umask())  # mkstemp makes 0600; others must read it as config
     os.replace(tmp.name, folder / "model.safetensors")
     tmp_cfg = folder / "config.json.tmp"
     tmp_cfg.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
     os.replace(tmp_cfg, folder / "config.json")
     return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

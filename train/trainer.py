@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -207,6 +208,7 @@ def _provenance(cfg, data, train_n, val_n, result, ds_config, init_cfg: Checkpoi
         "zero_stage": int(ds_config.get("zero_optimization", {}).get("stage", 0)),
         "world_size": int(os.environ.get("WORLD_SIZE", 1)), "seed": cfg.seed,
         "val_before": result.before, "val_best": result.best,
+        "improved_on_init": result.best_epoch >= 0,
         "init_provenance": init_cfg.provenance,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -262,6 +264,9 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
         validate(trainable, train_data, val_batch)
     fingerprint = _run_fingerprint(cfg, len(rows))
     loop = _LoopState.resumed(_try_resume(engine, cfg, fingerprint), result)
+    if loop.first_epoch == 0 and len(val_data) and hasattr(trainable, "initial"):
+        # the starting head is a candidate too: an epoch is kept only if it beats it
+        loop.best_loss, result.best = result.before["loss"], dict(result.before)
 
     def provenance() -> dict:
         return _provenance(cfg, data, len(train_data), len(val_data), result, ds_config,
@@ -290,9 +295,24 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
         _append_log(cfg.out, record)
         engine.save_checkpoint(str(Path(cfg.out) / DS_DIR), tag=f"epoch{epoch}",
                                client_state=loop.client_state(fingerprint, epoch, result))
+        _prune_deepspeed_tags(Path(cfg.out) / DS_DIR)
+    result.epochs = max(result.epochs, len(result.history))  # a rerun of a finished run
     result.seconds = time.perf_counter() - start
     trainable.save(model, loop.best_state, cfg, provenance(), final=True)
     return result
+
+
+def _prune_deepspeed_tags(folder: Path, keep: int = 1) -> None:
+    """Only the newest DeepSpeed tag is needed to resume; older ones (a full optimizer state
+    each) are removed once the run has ended."""
+    if not is_main_process() or not (folder / "latest").is_file():
+        return
+    latest = (folder / "latest").read_text().strip()
+    tags = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.startswith("epoch")),
+                  key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else -1)
+    for old in tags[:-keep] if keep else tags:
+        if old.name != latest:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass

@@ -53,6 +53,13 @@ def test_t2vqa_reads_lines_skips_header_and_blanks(tmp_path):
     assert rec.scored[1].source == f"{f}:4"
 
 
+def test_t2vqa_first_line_with_a_video_and_a_bad_mos_is_an_error_not_a_header(tmp_path):
+    f = tmp_path / "info.txt"
+    f.write_text("0000.mp4|a cat|abc\n0001.mp4|a cat|5\n")
+    with pytest.raises(AnnotationError, match=rf"{f}:1: MOS 'abc' is not a number"):
+        load_dataset(f"t2vqa:{f}")
+
+
 def test_t2vqa_videos_root_and_bad_lines(tmp_path):
     f = tmp_path / "info.txt"
     f.write_text("0001.mp4|a cat|50\n")

@@ -92,8 +92,9 @@ def test_objective_bt_is_the_bradley_terry_loss_of_the_head_rewards():
 
 def test_training_improves_the_objective_and_saves_an_engine_checkpoint(task, tmp_path):
     out = tmp_path / "run"
-    result = train(_cfg(task, out, epochs=4))
-    assert result.steps > 0 and result.train_pairs > 0 and result.val_pairs > 0
+    # no validation split: the best epoch is chosen on the training loss, which must fall
+    result = train(_cfg(task, out, epochs=4, val_fraction=0.0))
+    assert result.steps > 0 and result.train_pairs > 0 and result.val_pairs == 0
     train_losses = [h["train_loss"] for h in result.history]
     assert train_losses[-1] < train_losses[0]
     model = RewardModel.from_pretrained(out)
@@ -161,3 +162,38 @@ def test_every_rank_takes_the_same_number_of_steps(monkeypatch, n, world, each):
     if n >= world:  # no batch is given to two ranks
         seen = [int(b) for t in taken for b in t]
         assert len(seen) == len(set(seen))
+
+
+def test_old_deepspeed_tags_are_pruned_and_a_finished_rerun_keeps_its_figures(task, tmp_path):
+    out = tmp_path / "run"
+    first = train(_cfg(task, out, epochs=3, patience=10))
+    tags = sorted(p.name for p in (out / "deepspeed").iterdir() if p.is_dir())
+    assert tags == ["epoch2"]
+    again = train(_cfg(task, out, epochs=3, patience=10))  # nothing left to do
+    assert again.epochs == first.epochs == 3 and again.steps == first.steps
+    assert RewardModel.from_pretrained(out).cfg.provenance["epochs"] == 3
+
+
+def test_the_starting_head_is_kept_when_no_epoch_beats_it(task, tmp_path):
+    out = tmp_path / "run"
+    result = train(_cfg(task, out, epochs=2, lr=5.0))  # steps this large only make it worse
+    start = RewardModel.from_pretrained("default").head.state_dict()
+    saved = RewardModel.from_pretrained(out)
+    if result.best_epoch < 0:
+        assert saved.cfg.provenance["improved_on_init"] is False
+        for k, v in start.items():
+            torch.testing.assert_close(saved.head.state_dict()[k], v)
+    assert result.best["loss"] <= result.before["loss"] + 1e-9
+
+
+def test_checkpoint_files_are_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        RewardModel.from_pretrained("default").save_pretrained(tmp_path / "ck")
+    finally:
+        os.umask(old)
+    for name in ("model.safetensors", "config.json"):
+        assert stat.S_IMODE((tmp_path / "ck" / name).stat().st_mode) == 0o644

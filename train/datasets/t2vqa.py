@@ -1,6 +1,7 @@
 """T2VQA-DB: text lines `filename|prompt|MOS`, one video a line, MOS -> the `MOS` dimension.
 
-A header line (a first line whose last field is not a number) and blank lines are skipped. A
+A header line (a first line whose last field is not a number and whose first is not a video file
+name) and blank lines are skipped. A
 prompt may itself hold `|`: the first field is the file name, the last the MOS, the rest the
 prompt. The MOS scale is taken from the data (no declared range).
 """
@@ -18,6 +19,7 @@ from cleverward.train.datasets.records import (
     resolve_video,
 )
 
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v", ".mpg", ".mpeg")
 DATASET = "t2vqa"
 DIMENSION = "MOS"
 
@@ -32,6 +34,10 @@ def _parse_line(path: Path, lineno: int, text: str) -> tuple[str, str, float | N
     return name, prompt, parse_number(parts[-1].strip())
 
 
+def _looks_like_video(name: str) -> bool:
+    return Path(name).suffix.lower() in VIDEO_SUFFIXES
+
+
 def load(path: str | Path, videos_root: str | Path | None = None) -> DatasetRecords:
     path = Path(path)
     root = annotation_root(path, videos_root)
@@ -44,7 +50,7 @@ def load(path: str | Path, videos_root: str | Path | None = None) -> DatasetReco
                 continue
             name, prompt, mos = _parse_line(path, lineno, text)
             if mos is None:
-                if not seen_record:  # a header line
+                if not seen_record and not _looks_like_video(name):  # a header line
                     seen_record = True
                     continue
                 raise AnnotationError(path, lineno, f"MOS {text.split('|')[-1]!r} is not a number")
