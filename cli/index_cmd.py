@@ -89,11 +89,18 @@ def search(
             "query": text, "model": model, "videos_dir": meta["videos_dir"],
             "kind": meta["kind"], "device": meta["device"],
             "results": [{"rank": h.rank, "video": h.video, "path": h.path,
-                         "score": round(h.score, 6)} for h in hits]}, indent=2))
-        return
-    err(f"{meta['videos_dir']}: {meta['count']} videos, {meta['kind']} index, {meta['device']}")
-    for h in hits:
-        typer.echo(f"{h.rank:>4}. {h.score:+.4f}  {h.video}")
+                         "score": round(h.score, 6), "stale": h.stale} for h in hits]},
+            indent=2))
+    else:
+        err(f"{meta['videos_dir']}: {meta['count']} videos, {meta['kind']} index, "
+            f"{meta['device']}")
+        for h in hits:
+            note = f"   (stale: {h.stale})" if h.stale else ""
+            typer.echo(f"{h.rank:>4}. {h.score:+.4f}  {h.video}{note}")
+    stale = sum(h.stale is not None for h in hits)
+    if stale:
+        err(f"warning: {stale} of these videos changed or vanished since the index was built; "
+            f"rebuild it with `cleverward index build {meta['videos_dir']}`")
 
 
 def register(app: typer.Typer) -> None:

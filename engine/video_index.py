@@ -142,6 +142,17 @@ class SearchHit:
     video: str  # relative to the indexed folder, as score-dir writes it
     path: str
     score: float
+    stale: str | None = None  # why the indexed vector may no longer be this file's, or None
+
+
+def staleness(path: str, built: float) -> str | None:
+    """A hit's file is gone or was modified after the index was built: its score is the old
+    file's. (A cheap stat of the hits only; `index build` again refreshes the index.)"""
+    try:
+        modified = os.stat(path).st_mtime
+    except OSError:
+        return "missing"
+    return "modified after the index was built" if modified > built else None
 
 
 # -- embedding -----------------------------------------------------------------------------
@@ -497,8 +508,11 @@ def search_videos(cfg: SearchConfig, model=None) -> tuple[list[SearchHit], dict]
     index, device = to_search_device(index)
     scores, ids = index.search(query, min(cfg.top_k, index.ntotal))
     root = meta["videos_dir"]
-    hits = [SearchHit(rank=r + 1, video=meta["paths"][i], path=os.path.join(root, meta["paths"][i]),
-                      score=float(s))
-            for r, (s, i) in enumerate(zip(scores[0], ids[0], strict=True)) if i >= 0]
+    hits = []
+    for r, (s, i) in enumerate(zip(scores[0], ids[0], strict=True)):
+        if i >= 0:
+            path = os.path.join(root, meta["paths"][i])
+            hits.append(SearchHit(rank=r + 1, video=meta["paths"][i], path=path,
+                                  score=float(s), stale=staleness(path, meta["created"])))
     return hits, {**{k: v for k, v in meta.items() if k not in ("paths", "failed")},
                   "device": device, "location": str(folder)}

@@ -94,3 +94,20 @@ def test_info_reports_faiss():
     res = _run("info", "--json")
     assert res.exit_code == 0
     assert json.loads(res.stdout)["faiss"].startswith("yes: faiss")
+
+
+def test_search_flags_videos_changed_or_removed_since_the_build(tmp_path, corpus):
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    assert _run("index", "build", corpus, "--cache", cache, "-q").exit_code == 0
+    (corpus / "b.webm").unlink()
+    later = time.time() + 5
+    os.utime(corpus / "a.mp4", (later, later))
+    res = _run("search", PROMPT_1, "--dir", corpus, "--cache", cache, "--json", "-k", "3")
+    assert res.exit_code == 0, res.output
+    stale = {r["video"]: r["stale"] for r in json.loads(res.stdout)["results"]}
+    assert stale == {"a.mp4": "modified after the index was built", "b.webm": "missing",
+                     "c.mp4": None}
+    assert "rebuild it" in res.stderr
