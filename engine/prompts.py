@@ -10,6 +10,7 @@ Blank lines and lines starting with `#` are skipped.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +42,26 @@ def _check_line(obj, where: str, videos_dir: Path | None) -> tuple[PromptEntry |
     if video is not None:
         if not isinstance(video, str) or not video.strip():
             return None, f"{where}: \"video\" must be a non-empty string"
-        if videos_dir is not None and not (videos_dir / video).exists():
-            return None, f"{where}: video {video!r} does not exist in {videos_dir}"
+        if videos_dir is not None:
+            rel = normalise_video(video, videos_dir)
+            if rel is None:
+                return None, f"{where}: video {video!r} is outside the scored folder {videos_dir}"
+            if not (videos_dir / rel).exists():
+                return None, f"{where}: video {video!r} does not exist in {videos_dir}"
+            video = rel
     return PromptEntry(prompt=prompt, video=video, line=0), None
+
+
+def normalise_video(video: str, videos_dir: str | Path) -> str | None:
+    """`video` as a posix path relative to the scored folder ("./a.mp4", "d//e/../e/b.mp4" and
+    an absolute path inside the folder name the same video as the folder walk does); None if it
+    lies outside the folder."""
+    root = os.path.normpath(os.path.abspath(videos_dir))
+    full = os.path.normpath(os.path.join(root, os.path.expanduser(video)))
+    rel = os.path.relpath(full, root)
+    if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    return Path(rel).as_posix()
 
 
 def parse_prompts(path: str | Path, videos_dir: str | Path | None = None) -> list[PromptEntry]:
@@ -53,22 +71,26 @@ def parse_prompts(path: str | Path, videos_dir: str | Path | None = None) -> lis
         raise PromptsError([f"{path}: no such file"])
     root = Path(videos_dir) if videos_dir is not None else None
     entries, problems = [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            text = raw.strip()
-            if not text or text.startswith("#"):
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            entry, problem = _check_line(obj, where, root)
-            if problem:
-                problems.append(problem)
-            else:
-                entries.append(PromptEntry(entry.prompt, entry.video, lineno))
+    try:
+        lines = path.read_bytes().decode("utf-8-sig").replace("\r\n", "\n").split("\n")
+    except UnicodeDecodeError as exc:
+        raise PromptsError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                            "save it as UTF-8"]) from None
+    for lineno, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        entry, problem = _check_line(obj, where, root)
+        if problem:
+            problems.append(problem)
+        else:
+            entries.append(PromptEntry(entry.prompt, entry.video, lineno))
     if problems:
         raise PromptsError(problems)
     if not entries:

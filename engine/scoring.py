@@ -48,7 +48,8 @@ class ScoreSummary:
 
     def to_json(self) -> dict:
         return {"scored": self.scored, "failed": self.failed, "decoded": self.decoded,
-                "cache_hits": self.cache_hits, "seconds": round(self.seconds, 3)}
+                "cache_hits": self.cache_hits, "seconds": round(self.seconds, 3),
+                "resumed": self.resumed, "skipped_files": self.skipped_files}
 
 
 def list_videos(folder: str | Path) -> tuple[list[str], int]:
@@ -61,13 +62,13 @@ def list_videos(folder: str | Path) -> tuple[list[str], int]:
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         if here != root and is_frames_dir(here):
-            found.append(str(here.relative_to(root)))
+            found.append(here.relative_to(root).as_posix())
             dirnames.clear()  # its images are frames of one video
             continue
         dirnames.sort()
         for name in filenames:
             if Path(name).suffix.lower() in VIDEO_SUFFIXES:
-                found.append(str((here / name).relative_to(root)))
+                found.append((here / name).relative_to(root).as_posix())
             else:
                 skipped += 1
     return sorted(found), skipped

@@ -27,10 +27,14 @@ def frame_files(folder: str | Path) -> list[Path]:
 
 
 def is_frames_dir(path: str | Path) -> bool:
+    """A folder of frame images only: no subfolders, every (non-hidden) file an image. A folder
+    of videos with a thumbnail.jpg beside them is a folder of videos, not one video."""
     path = Path(path)
-    return path.is_dir() and any(
-        p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir() if p.is_file()
-    )
+    if not path.is_dir():
+        return False
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    return bool(entries) and all(
+        p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in entries)
 
 
 def _read_image(path: Path, cfg: DecodeConfig) -> np.ndarray:

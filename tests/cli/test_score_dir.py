@@ -47,6 +47,7 @@ def test_score_dir_with_a_corrupt_file(tmp_path, corpus):
     assert good["model"] == "default" and good["error"] is None
     s = json.loads(summary.read_text())
     assert (s["scored"], s["failed"], s["decoded"], s["cache_hits"]) == (3, 1, 2, 0)
+    assert (s["resumed"], s["skipped_files"]) == (0, 1)  # notes.txt
     assert "a white square moving right" in res.stderr  # ranked table
 
 
@@ -67,7 +68,7 @@ def test_resume_keeps_rows_and_scores_only_new_pairs(tmp_path, corpus):
     assert res.exit_code == 0
     s = json.loads(summary.read_text())
     # only the corrupt file is retried: it fails again, nothing else is decoded or scored
-    assert (s["scored"], s["failed"], s["decoded"]) == (0, 1, 0)
+    assert (s["scored"], s["failed"], s["decoded"], s["resumed"]) == (0, 1, 0, 3)
     rows = out.read_text().splitlines()
     assert len(rows) == len(first) and sum('"score": null' in r for r in rows) == 1
 

@@ -122,3 +122,26 @@ def test_gop_seeking_returns_the_same_frames_as_a_full_decode(tmp_path, gop):
     # Short GOPs: only the GOPs holding a sampled frame are decoded.
     targets = [index.pts[i] for i in uniform_indices(40, 3)]
     assert len(plan_gops(index, targets)) == min(3, len(index.keyframe_pts))
+
+
+def test_a_folder_of_videos_with_a_thumbnail_is_not_a_frames_folder(tmp_path):
+    from cleverward.engine.decode.frames_dir import is_frames_dir
+    from cleverward.engine.scoring import list_videos
+
+    root = tmp_path / "videos"
+    shots = root / "shots"
+    shots.mkdir(parents=True)
+    (shots / "one.mp4").write_bytes(b"x")
+    (shots / "thumbnail.jpg").write_bytes(b"x")
+    frames = root / "clip_frames"
+    frames.mkdir()
+    for name in ("f1.png", "f2.png", ".DS_Store"):
+        (frames / name).write_bytes(b"x")
+    nested = root / "nested"
+    (nested / "inner").mkdir(parents=True)
+    (nested / "f1.png").write_bytes(b"x")
+    (nested / "inner" / "two.mp4").write_bytes(b"x")
+    assert not is_frames_dir(shots) and is_frames_dir(frames) and not is_frames_dir(nested)
+    videos, skipped = list_videos(root)
+    assert videos == ["clip_frames", "nested/inner/two.mp4", "shots/one.mp4"]
+    assert skipped == 2  # thumbnail.jpg, nested/f1.png

@@ -59,3 +59,36 @@ def test_jsonl_torn_last_line_is_dropped(tmp_path):
     good = json.dumps(make_row("a.mp4", "p", [0.1] * 7, "m"))
     path.write_text(good + "\n" + good[:20])  # a crash mid-write
     assert len(read_rows(path, "jsonl")) == 1
+
+
+def test_prompts_file_with_a_bom_is_read(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + b'{"prompt": "with a BOM"}\n')
+    assert [e.prompt for e in parse_prompts(p)] == ["with a BOM"]
+
+
+def test_prompts_file_not_utf8_names_the_file(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_bytes('{"prompt": "utf-16"}\n'.encode("utf-16"))
+    with pytest.raises(PromptsError) as info:
+        parse_prompts(p)
+    assert str(p) in str(info.value) and "UTF-8" in str(info.value)
+
+
+def test_prompt_video_paths_are_normalised_to_the_folder(tmp_path):
+    root = tmp_path / "videos"
+    (root / "sub dir" / "deeper").mkdir(parents=True)
+    (root / "a.mp4").write_bytes(b"x")
+    (root / "sub dir" / "deeper" / "b.webm").write_bytes(b"x")
+    (tmp_path / "outside.mp4").write_bytes(b"x")
+    p = tmp_path / "p.jsonl"
+    p.write_text("\n".join(json.dumps({"video": v, "prompt": "x"}) for v in [
+        "./a.mp4", "a.mp4", "sub dir//deeper/../deeper/b.webm", str(root / "a.mp4")]) + "\n")
+    assert [e.video for e in parse_prompts(p, root)] == [
+        "a.mp4", "a.mp4", "sub dir/deeper/b.webm", "a.mp4"]
+    p.write_text('{"prompt": "x"}\n' + json.dumps({"video": "../outside.mp4", "prompt": "y"})
+                 + "\n" + json.dumps({"video": str(tmp_path / "outside.mp4"), "prompt": "z"}))
+    with pytest.raises(PromptsError) as info:
+        parse_prompts(p, root)
+    assert [pr.split(":")[1] for pr in info.value.problems] == ["2", "3"]
+    assert all("outside the scored folder" in pr for pr in info.value.problems)
