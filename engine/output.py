@@ -74,6 +74,8 @@ class RowWriter:
 
     def __init__(self, path: str | Path, fmt: str, keep: list[dict] | None = None) -> None:
         self.path, self.fmt = Path(path), fmt
+        self.appends = fmt != "parquet"  # rows reach the file as they are written
+        self.closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         keep = keep or []
         self._pq_rows: list[dict] = []
@@ -118,6 +120,7 @@ class RowWriter:
     def close(self) -> None:
         if self._f is not None:
             self._f.close()
+            self.closed = True
             return
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -131,6 +134,7 @@ class RowWriter:
         tmp = self.path.with_name(self.path.name + ".tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, self.path)
+        self.closed = True
 
     def __enter__(self) -> RowWriter:
         return self

@@ -12,6 +12,7 @@ full batch (ONNX Runtime's cost per frame is flat from one clip, 8 frames, up). 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import defaultdict
@@ -26,6 +27,7 @@ from cleverward.engine.config import ScoreConfig
 from cleverward.engine.decode import VIDEO_SUFFIXES
 from cleverward.engine.decode.frames_dir import is_frames_dir
 from cleverward.engine.decode_pool import decode_stream
+from cleverward.engine.embedding_cache import file_signature
 from cleverward.engine.output import RowWriter, make_row, read_rows
 from cleverward.engine.prompts import PromptEntry, parse_prompts
 
@@ -120,20 +122,85 @@ class _Scorer:
                 self.summary.ranking.setdefault(prompt, []).append((float(s[0]), video))
 
 
-def _resume(cfg: ScoreConfig, plan: dict[str, list[str]]) -> tuple[list[dict], int]:
-    """Keep successful rows of an earlier run of the same model; drop them from the plan."""
-    if not cfg.resume:
-        return [], 0
-    keep = [
-        r for r in read_rows(cfg.out, cfg.format)
-        if r.get("score") is not None and r.get("model") == cfg.model
-        and r["prompt"] in plan.get(r["video"], ())
-    ]
-    for row in keep:
-        plan[row["video"]].remove(row["prompt"])
+RUN_RECORD_SUFFIX = ".cwrun.json"
+
+
+def run_record_path(out: str | Path) -> Path:
+    """The run record beside an output: which model identity and video files its rows came from."""
+    return Path(str(out) + RUN_RECORD_SUFFIX)
+
+
+def model_identity(model, decode_cfg) -> dict:
+    """What a score depends on besides the pair: the video encoder, the head's weights (a
+    checkpoint retrained in place keeps its path) and the frames the decoder samples."""
+    from cleverward.engine.video_index import head_digest
+
+    return {"encoder": model.fingerprint(), "head": head_digest(model),
+            "decode": decode_cfg.key()}
+
+
+def load_run_record(out: str | Path) -> dict | None:
+    """The run record of `out`; None when there is none (outputs written before run records)
+    or it is unreadable."""
+    try:
+        data = json.loads(run_record_path(out).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("models"), dict) else None
+
+
+def save_run_record(out: str | Path, record: dict) -> None:
+    path = run_record_path(out)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class _Resumed:
+    rows: list[dict]  # every row the output keeps, in file order
+    kept: list[dict]  # of those, the rows of this run's plan (not scored again)
+    record: dict  # the run record once this run's rows are in
+
+
+def _resume(cfg: ScoreConfig, plan: dict[str, list[str]], root: Path, identity: dict) -> _Resumed:
+    """Split an earlier output. Rows outside this run's plan (other prompts, videos, models) are
+    kept untouched; a successful row of the plan is kept, and its pair dropped from the plan,
+    only if the run record says the same model identity scored the same video file (no record:
+    an output from before run records, whose rows are trusted). `--overwrite` keeps nothing."""
+    rows = read_rows(cfg.out, cfg.format) if cfg.resume else []
+    record = load_run_record(cfg.out) if cfg.resume else None
+    models = dict(record["models"]) if record else {}
+    mine = models.get(cfg.model)
+    trusted = record is None or not isinstance(mine, dict)
+    before = mine.get("videos", {}) if not trusted and mine.get("identity") == identity else {}
+    sigs = {v: list(file_signature(root / v)) for v in plan}
+
+    def fresh(video: str, prompt: str) -> bool:
+        seen = before.get(video) or {}
+        return trusted or (seen.get("sig") == sigs[video] and prompt in seen.get("prompts", ()))
+
+    wanted = {(v, p) for v, ps in plan.items() for p in ps}
+    out, kept, done = [], [], set()
+    for row in rows:
+        key = (row.get("video"), row.get("prompt"))
+        if row.get("model") != cfg.model or key not in wanted:
+            out.append(row)
+        elif row.get("score") is not None and key not in done and fresh(*key):
+            out.append(row)
+            kept.append(row)
+            done.add(key)
+    videos = {v: seen for v, seen in before.items() if v not in plan}
+    for v, ps in plan.items():
+        seen = before.get(v) or {}
+        old = seen.get("prompts", []) if seen.get("sig") == sigs[v] else []
+        videos[v] = {"sig": sigs[v], "prompts": old + [p for p in ps if p not in old]}
+    models[cfg.model] = {"identity": identity, "videos": videos}
+    for video, prompt in done:
+        plan[video].remove(prompt)
     for video in [v for v, ps in plan.items() if not ps]:
         del plan[video]
-    return keep, len(keep)
+    return _Resumed(out, kept, {"version": 1, "models": models})
 
 
 def score_directory(
@@ -152,11 +219,6 @@ def score_directory(
 
         k, n = cfg.shard
         plan = {v: ps for v, ps in plan.items() if shard_of(root / v, n) == k}
-    keep, resumed = _resume(cfg, plan)
-    summary = ScoreSummary(resumed=resumed, skipped_files=skipped)
-    for row in keep:
-        summary.ranking.setdefault(row["prompt"], []).append((row["score"], row["video"]))
-
     if model is None:
         from cleverward.engine.backends import choose_backend
 
@@ -164,34 +226,51 @@ def score_directory(
         model = model.with_backend(choose_backend(cfg.backend, model)[0])
     cache = cache or NullCache()
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
+    resumed = _resume(cfg, plan, root, model_identity(model, decode_cfg))
+    summary = ScoreSummary(resumed=len(resumed.kept), skipped_files=skipped)
+    for row in resumed.kept:
+        summary.ranking.setdefault(row["prompt"], []).append((row["score"], row["video"]))
     mark = time.perf_counter()
     summary.timings["plan"] = mark - start
     text_table = _embed_prompts(model, sorted({p for ps in plan.values() for p in ps}), cache)
     summary.timings["text"] = time.perf_counter() - mark
 
-    with RowWriter(cfg.out, cfg.format, keep) as writer:
-        mark = time.perf_counter()
-        scorer = _Scorer(model, text_table, plan, writer, summary, cfg.model)
-        pending_v, pending_e, to_decode = [], [], []
-        for video in plan:
-            vec = cache.get_video(str(root / video))
-            if vec is None:
-                to_decode.append(video)
-                continue
-            summary.cache_hits += 1
-            pending_v.append(video)
-            pending_e.append(vec)
-            if len(pending_v) >= 256:
-                scorer.score_batch(pending_v, np.stack(pending_e))
-                pending_v, pending_e = [], []
-        if pending_v:
-            scorer.score_batch(pending_v, np.stack(pending_e))
-        if progress and summary.cache_hits:
-            progress(summary.cache_hits)
-        summary.timings["cached"] = time.perf_counter() - mark
-        _encode_and_score(cfg, model, cache, root, to_decode, decode_cfg, scorer, progress)
+    writer = RowWriter(cfg.out, cfg.format, resumed.rows)
+    try:
+        with writer:
+            if writer.appends:  # rows land as they finish: record them now
+                save_run_record(cfg.out, resumed.record)
+            _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary,
+                        progress)
+    finally:
+        if writer.closed and not writer.appends:  # Parquet: the rows landed on close
+            save_run_record(cfg.out, resumed.record)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary,
+                progress) -> None:
+    mark = time.perf_counter()
+    scorer = _Scorer(model, text_table, plan, writer, summary, cfg.model)
+    pending_v, pending_e, to_decode = [], [], []
+    for video in plan:
+        vec = cache.get_video(str(root / video))
+        if vec is None:
+            to_decode.append(video)
+            continue
+        summary.cache_hits += 1
+        pending_v.append(video)
+        pending_e.append(vec)
+        if len(pending_v) >= 256:
+            scorer.score_batch(pending_v, np.stack(pending_e))
+            pending_v, pending_e = [], []
+    if pending_v:
+        scorer.score_batch(pending_v, np.stack(pending_e))
+    if progress and summary.cache_hits:
+        progress(summary.cache_hits)
+    summary.timings["cached"] = time.perf_counter() - mark
+    _encode_and_score(cfg, model, cache, root, to_decode, decode_cfg, scorer, progress)
 
 
 def _encode_isolating(model, clips: list[np.ndarray]) -> list[tuple[np.ndarray | None, str]]:

@@ -147,3 +147,77 @@ def test_shard_depends_on_content_not_name(tmp_path, clips_dir):
             parse_shard(bad)
     res = _run("score-dir", tmp_path, "--prompts", tmp_path / "none.jsonl", "--shard", "2/2")
     assert res.exit_code == 2 and "shard" in res.output
+
+
+def _rows(out):
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def _retrained_copy(folder, seed):
+    import torch
+
+    from cleverward.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    cfg, state = load_checkpoint("default")
+    gen = torch.Generator().manual_seed(seed)
+    state = {k: v + 0.05 * torch.randn(v.shape, generator=gen) for k, v in state.items()}
+    save_checkpoint(folder, cfg, state)
+    return folder
+
+
+def test_rerun_with_other_prompts_or_model_keeps_the_earlier_rows(tmp_path, corpus):
+    videos, _ = corpus
+    (videos / "corrupt.mp4").unlink()
+    pa, pb = tmp_path / "pA.jsonl", tmp_path / "pB.jsonl"
+    pa.write_text(json.dumps({"prompt": "prompt A"}) + "\n")
+    pb.write_text(json.dumps({"prompt": "prompt B"}) + "\n")
+    out, summary = tmp_path / "s.jsonl", tmp_path / "summary.json"
+    assert _run("score-dir", videos, "--prompts", pa, "--out", out, "-q").exit_code == 0
+    first = _rows(out)
+    assert _run("score-dir", videos, "--prompts", pb, "--out", out, "-q").exit_code == 0
+    rows = _rows(out)
+    assert rows[:len(first)] == first  # prompt A's rows untouched
+    assert sorted((r["video"], r["prompt"]) for r in rows) == [
+        ("a.mp4", "prompt A"), ("a.mp4", "prompt B"),
+        ("b.webm", "prompt A"), ("b.webm", "prompt B")]
+    ckpt = _retrained_copy(tmp_path / "ckpt", 0)
+    res = _run("score-dir", videos, "--prompts", pa, "--out", out, "-q", "--model", ckpt,
+               "--summary-json", summary)
+    assert res.exit_code == 0, res.output
+    assert json.loads(summary.read_text())["scored"] == 2
+    assert _rows(out)[:len(rows)] == rows and len(_rows(out)) == 6  # default's rows still there
+    # the same command again: nothing is lost or redone
+    res = _run("score-dir", videos, "--prompts", pa, "--out", out, "-q", "--summary-json", summary)
+    assert json.loads(summary.read_text())["resumed"] == 2 and len(_rows(out)) == 6
+    assert _run("score-dir", videos, "--prompts", pa, "--out", out, "-q",
+                "--overwrite").exit_code == 0
+    assert len(_rows(out)) == 2
+
+
+def test_resume_rescores_when_the_video_or_the_weights_or_the_frames_change(tmp_path, corpus):
+    videos, prompts = corpus
+    (videos / "corrupt.mp4").unlink()
+    ckpt = _retrained_copy(tmp_path / "ckpt", 1)
+    out, summary = tmp_path / "s.jsonl", tmp_path / "summary.json"
+
+    def run(*extra):
+        res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--no-cache",
+                   "--model", ckpt, "--summary-json", summary, *extra)
+        assert res.exit_code == 0, res.output
+        s = json.loads(summary.read_text())
+        rows = _rows(out)
+        assert len(rows) == len({(r["video"], r["prompt"]) for r in rows}) == 3  # replaced
+        return s["scored"], s["resumed"], {(r["video"], r["prompt"]): r["score"] for r in rows}
+
+    assert run()[:2] == (3, 0)
+    assert run()[:2] == (0, 3)
+    shutil.copy(videos / "b.webm", videos / "a.mp4")  # a.mp4 is now another clip
+    scored, resumed, scores = run()
+    assert (scored, resumed) == (2, 1)
+    assert scores[("a.mp4", "a white square moving right")] == scores[
+        ("b.webm", "a white square moving right")]
+    _retrained_copy(ckpt, 2)  # retrained in place: same path, other weights
+    scored, resumed, rescored = run()
+    assert (scored, resumed) == (3, 0) and rescored != scores
+    assert run("--frames", "4")[:2] == (3, 0)
+    assert run("--frames", "4")[:2] == (0, 3)
