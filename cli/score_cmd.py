@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -24,6 +25,19 @@ def format_ranking(ranking: dict[str, list[tuple[float, str]]], top: int = 3) ->
             score, video = rank_item
             lines.append(f"  {ordered.index(rank_item) + 1:>3}. {score:+.4f}  {video}")
     return "\n".join(lines)
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Fail before any work if `path` cannot become a file (missing folders are created)."""
+    if path.is_dir():
+        fail(f"{option} {path}: is a folder; give a file path")
+    folder = path.parent.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        fail(f"{option} {path}: cannot create it ({folder} is not a folder)")
+    if not os.access(folder, os.W_OK):
+        fail(f"{option} {path}: cannot write it (no permission in {folder})")
 
 
 def score_dir(
@@ -64,6 +78,9 @@ def score_dir(
         fail(str(exc))
     if not videos_dir.is_dir():
         fail(f"{videos_dir}: not a folder")
+    _check_writable(out, "--out")
+    if summary_json:
+        _check_writable(summary_json, "--summary-json")
     try:
         summary = _run(cfg)
     except (PromptsError, FileNotFoundError, ValueError) as exc:
@@ -76,7 +93,11 @@ def score_dir(
             f"{summary.seconds:.1f}s -> {out}"
         )
     if summary_json:
-        summary_json.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+        try:
+            summary_json.parent.mkdir(parents=True, exist_ok=True)
+            summary_json.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+        except OSError as exc:
+            fail(f"{summary_json}: cannot write it ({exc.strerror or exc})")
     if strict and summary.failed:
         raise typer.Exit(1)
 

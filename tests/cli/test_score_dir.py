@@ -221,3 +221,34 @@ def test_resume_rescores_when_the_video_or_the_weights_or_the_frames_change(tmp_
     assert (scored, resumed) == (3, 0) and rescored != scores
     assert run("--frames", "4")[:2] == (3, 0)
     assert run("--frames", "4")[:2] == (0, 3)
+
+
+def test_existing_output_of_another_format_is_a_clear_error(tmp_path, corpus):
+    videos, prompts = corpus
+    out = tmp_path / "s.jsonl"
+    assert _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q").exit_code == 0
+    before = out.read_text()
+    for fmt, says in (("csv", "not a CSV score file (no 'video' column)"),
+                      ("parquet", "not a Parquet score file")):
+        res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--format", fmt)
+        assert res.exit_code == 2 and f"{out}: {says}" in res.stderr, res.output
+        assert "Traceback" not in res.output and out.read_text() == before
+    lines = before.splitlines()
+    out.write_text("\n".join(lines[:1] + ["{oops"] + lines[1:]) + "\n")
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q")
+    assert res.exit_code == 2 and f"{out}:2: not valid JSON" in res.stderr
+
+
+def test_bad_output_paths_fail_before_work_and_summary_folder_is_made(tmp_path, corpus):
+    videos, prompts = corpus
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", tmp_path, "-q")
+    assert res.exit_code == 2 and "is a folder" in res.stderr and "Traceback" not in res.output
+    (tmp_path / "afile").write_text("")
+    bad = tmp_path / "afile" / "s.jsonl"
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", bad, "-q")
+    assert res.exit_code == 2 and str(bad) in res.stderr and ".tmp" not in res.stderr
+    summary = tmp_path / "new" / "deeper" / "summary.json"
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", tmp_path / "s.jsonl", "-q",
+               "--summary-json", summary)
+    assert res.exit_code == 0, res.output
+    assert json.loads(summary.read_text())["scored"] == 3

@@ -92,3 +92,39 @@ def test_prompt_video_paths_are_normalised_to_the_folder(tmp_path):
         parse_prompts(p, root)
     assert [pr.split(":")[1] for pr in info.value.problems] == ["2", "3"]
     assert all("outside the scored folder" in pr for pr in info.value.problems)
+
+
+def test_unreadable_outputs_are_named_errors(tmp_path):
+    from cleverward.engine.output import OutputError
+
+    good = json.dumps(make_row("a.mp4", "p", [0.1] * 7, "m"))
+    jsonl = tmp_path / "out.jsonl"
+    jsonl.write_text(good + "\nnot json\n" + good + "\n")
+    with pytest.raises(OutputError, match=rf"^{jsonl}:2: not valid JSON .*--overwrite"):
+        read_rows(jsonl, "jsonl")
+    jsonl.write_text(good + "\n")
+    with pytest.raises(OutputError, match=rf"^{jsonl}: not a CSV score file \(no 'video' column"):
+        read_rows(jsonl, "csv")
+    with pytest.raises(OutputError, match=rf"^{jsonl}: not a Parquet score file"):
+        read_rows(jsonl, "parquet")
+    jsonl.write_text(good + '\n["a list"]\n')
+    with pytest.raises(OutputError, match=rf"^{jsonl}:2: not a score row"):
+        read_rows(jsonl, "jsonl")
+
+
+def test_unwritable_output_names_the_real_path(tmp_path, monkeypatch):
+    import os
+
+    from cleverward.engine.output import OutputError
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied", str(src))
+
+    monkeypatch.setattr(os, "replace", refuse)
+    for fmt in ("jsonl", "parquet"):
+        path = tmp_path / f"out.{fmt}"
+        with pytest.raises(OutputError) as info:
+            with RowWriter(path, fmt) as w:
+                w.write(make_row("a.mp4", "p", [0.1] * 7, "m"))
+        assert str(info.value) == f"{path}: cannot write it (Permission denied)"
+        assert not (tmp_path / f"out.{fmt}.tmp").exists()
