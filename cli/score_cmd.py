@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -25,6 +28,24 @@ def format_ranking(ranking: dict[str, list[tuple[float, str]]], top: int = 3) ->
             score, video = rank_item
             lines.append(f"  {ordered.index(rank_item) + 1:>3}. {score:+.4f}  {video}")
     return "\n".join(lines)
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (`kill`, a scheduler's time limit) stops the run like Ctrl-C does: the writer
+    closes, so the rows done are kept (a Parquet output is only written on close)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_writable(path: Path, option: str) -> None:
@@ -82,7 +103,8 @@ def score_dir(
     if summary_json:
         _check_writable(summary_json, "--summary-json")
     try:
-        summary = _run(cfg)
+        with _sigterm_as_interrupt():
+            summary = _run(cfg)
     except (PromptsError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     if not quiet:

@@ -252,3 +252,53 @@ def test_bad_output_paths_fail_before_work_and_summary_folder_is_made(tmp_path, 
                "--summary-json", summary)
     assert res.exit_code == 0, res.output
     assert json.loads(summary.read_text())["scored"] == 3
+
+
+_TERM_SCRIPT = """
+import sys
+from cleverward.engine import output
+
+write = output.RowWriter.write
+
+def announce(self, row):
+    write(self, row)
+    print("row", flush=True)
+
+output.RowWriter.write = announce
+sys.argv = ["cleverward", *sys.argv[1:]]
+from cleverward.cli.app import main
+main()
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_keeps_the_parquet_rows_done(tmp_path, corpus):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from cleverward.engine.output import read_rows
+
+    videos, prompts = corpus
+    (videos / "corrupt.mp4").unlink()
+    for i in range(16):
+        shutil.copy(videos / "a.mp4", videos / f"copy{i:02}.mp4")
+    prompts.write_text(json.dumps({"prompt": "a white square moving right"}) + "\n")
+    out = tmp_path / "s.parquet"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _TERM_SCRIPT, "score-dir", str(videos), "--prompts", str(prompts),
+         "--out", str(out), "--format", "parquet", "--batch-size", "1", "--workers", "1",
+         "--no-cache", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        assert proc.stdout.readline() == "row\n"  # blocks until the first row is written
+        proc.send_signal(signal.SIGTERM)
+        rest, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    written = 1 + rest.count("row\n")
+    assert proc.returncode != 0 and written < 18, stderr  # stopped early, not finished
+    assert "Traceback" not in stderr
+    assert len(read_rows(out, "parquet")) == written
