@@ -112,7 +112,9 @@ def score_dir(
         err(
             f"\n{summary.scored} scored, {summary.failed} failed, {summary.decoded} decoded, "
             f"{summary.cache_hits} from cache, {summary.resumed} kept from an earlier run, "
-            f"{summary.seconds:.1f}s -> {out}"
+            + (f"{summary.untouched} rows of other prompts, videos or models left as they were, "
+               if summary.untouched else "")
+            + f"{summary.seconds:.1f}s -> {out}"
         )
     if summary_json:
         try:

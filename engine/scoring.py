@@ -41,7 +41,8 @@ class ScoreSummary:
     decoded: int = 0
     cache_hits: int = 0
     seconds: float = 0.0
-    resumed: int = 0
+    resumed: int = 0  # rows of this run's plan kept from an earlier run
+    untouched: int = 0  # rows of other prompts, videos or models in the output, left as they are
     skipped_files: int = 0
     ranking: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     # seconds of the calling thread: plan, text, cached (rows from cached embeddings),
@@ -51,7 +52,8 @@ class ScoreSummary:
     def to_json(self) -> dict:
         return {"scored": self.scored, "failed": self.failed, "decoded": self.decoded,
                 "cache_hits": self.cache_hits, "seconds": round(self.seconds, 3),
-                "resumed": self.resumed, "skipped_files": self.skipped_files}
+                "resumed": self.resumed, "untouched": self.untouched,
+                "skipped_files": self.skipped_files}
 
 
 def list_videos(folder: str | Path) -> tuple[list[str], int]:
@@ -227,7 +229,8 @@ def score_directory(
     cache = cache or NullCache()
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
     resumed = _resume(cfg, plan, root, model_identity(model, decode_cfg))
-    summary = ScoreSummary(resumed=len(resumed.kept), skipped_files=skipped)
+    summary = ScoreSummary(resumed=len(resumed.kept), skipped_files=skipped,
+                           untouched=len(resumed.rows) - len(resumed.kept))
     for row in resumed.kept:
         summary.ranking.setdefault(row["prompt"], []).append((row["score"], row["video"]))
     mark = time.perf_counter()

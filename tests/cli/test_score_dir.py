@@ -185,6 +185,7 @@ def test_rerun_with_other_prompts_or_model_keeps_the_earlier_rows(tmp_path, corp
                "--summary-json", summary)
     assert res.exit_code == 0, res.output
     assert json.loads(summary.read_text())["scored"] == 2
+    assert json.loads(summary.read_text())["untouched"] == 4
     assert _rows(out)[:len(rows)] == rows and len(_rows(out)) == 6  # default's rows still there
     # the same command again: nothing is lost or redone
     res = _run("score-dir", videos, "--prompts", pa, "--out", out, "-q", "--summary-json", summary)
