@@ -134,7 +134,8 @@ def run_record_path(out: str | Path) -> Path:
 
 def model_identity(model, decode_cfg) -> dict:
     """What a score depends on besides the pair: the video encoder, the head's weights (a
-    checkpoint retrained in place keeps its path) and the frames the decoder samples."""
+    checkpoint retrained in place keeps its path) and the frames sampled (decode_cfg.key(), as
+    the embedding cache: the decoders return the same frames, so --decoder is not part)."""
     from cleverward.engine.video_index import head_digest
 
     return {"encoder": model.fingerprint(), "head": head_digest(model),

@@ -222,6 +222,8 @@ def test_resume_rescores_when_the_video_or_the_weights_or_the_frames_change(tmp_
     assert (scored, resumed) == (3, 0) and rescored != scores
     assert run("--frames", "4")[:2] == (3, 0)
     assert run("--frames", "4")[:2] == (0, 3)
+    # the decoders return the same frames (as for the embedding cache): nothing to redo
+    assert run("--frames", "4", "--decoder", "pyav")[:2] == (0, 3)
 
 
 def test_existing_output_of_another_format_is_a_clear_error(tmp_path, corpus):
