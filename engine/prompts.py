@@ -4,7 +4,9 @@
     {"prompt": "..."}                     scores the prompt against every video in the folder
 
 Every problem is reported with file name and line number, all at once, before any decoding.
-Blank lines and lines starting with `#` are skipped.
+Blank lines and lines starting with `#` are skipped. The file is UTF-8 (a BOM is fine). A `video`
+is normalised to its posix path relative to the folder ("./a.mp4" is "a.mp4"); one outside the
+folder is an error.
 """
 
 from __future__ import annotations
