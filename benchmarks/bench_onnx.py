@@ -25,12 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
 import torch
+
+from cleverward.benchmarks.suite import cpu_name
 
 SUBJECTS = ["a corgi", "two astronauts", "an old fisherman", "a red sports car", "a paper boat",
             "a flock of starlings", "a ballerina", "a steam train"]
@@ -67,22 +68,11 @@ def _paired(fns: dict, repeat: int) -> tuple[dict, dict]:
     return {name: statistics.median(v) for name, v in times.items()}, ratio
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment() -> dict:
     from cleverward.engine.environment import version
 
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "cpu": f"{_cpu_name()}, {os.cpu_count()} cores", "cuda": torch.cuda.is_available(),
+            "cpu": f"{cpu_name()}, {os.cpu_count()} cores", "cuda": torch.cuda.is_available(),
             "torch_threads": torch.get_num_threads(),
             "load_average_1m": os.getloadavg()[0],
             "versions": {k: version(k) for k in ("torch", "onnxruntime", "onnx",

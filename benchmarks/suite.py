@@ -39,7 +39,8 @@ TARGETS = {"e2e_vs_naive": 5.0, "e2e_vs_slowest_stage": 0.8, "cached_vs_first": 
            "scoring_vs_gemm": 0.5}
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU model, for the benchmark's machine line."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -74,7 +75,7 @@ def _environment() -> dict:
     load = _load_average()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpu": _cpu_name(), "cores": stages.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_name(), "cores": stages.cpu_count(), "torch_threads": torch.get_num_threads(),
         "load_average_at_start": load, "cpu_pressure_at_start": _cpu_pressure(),
         "python": platform.python_version(),
         "cuda": cuda_available(),
