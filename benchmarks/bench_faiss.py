@@ -30,6 +30,8 @@ import time
 
 import numpy as np
 
+from cleverward.benchmarks.report import emit_json
+
 K = 10
 IVF_NPROBES = (8, 16, 32, 64, 128)
 HNSW_EFS = (16, 32, 64, 128, 256)
@@ -155,11 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args(argv)
     res = run(args.n, args.quick, tuple(args.kinds.split(",")), args.queries)
-    text = json.dumps(res, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    emit_json(res, args.json)
     return 0
 
 

@@ -28,6 +28,7 @@ import time
 
 import torch
 
+from cleverward.benchmarks.report import emit_json
 from cleverward.kernels.fused_reward import (
     reward_matrix_ref,
     reward_matrix_triton,
@@ -145,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="B = 1024, fp32 only")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args(argv)
-    text = json.dumps(run(args.quick), indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    emit_json(run(args.quick), args.json)
     return 0
 
 

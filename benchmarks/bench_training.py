@@ -14,9 +14,10 @@ human-labelled held-out pair (all dimensions); per-dimension figures are in the 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
+
+from cleverward.benchmarks.report import emit_json
 
 
 def _pairs(root: Path, split: str) -> Path:
@@ -71,10 +72,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     results = run(args.out, seed=args.seed)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit_json(results, args.json, indent=2)
 
 
 if __name__ == "__main__":

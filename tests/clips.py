@@ -1,4 +1,4 @@
-"""Write small real clips with PyAV (H.264 via libx264, VP9 via libvpx) for tests."""
+"""Write small real clips with PyAV (H.264, VP9, VP8, MJPEG) for tests."""
 
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ def write_clip(
     import av
 
     h, w = size
-    codec_name = {"h264": "libx264", "vp9": "libvpx-vp9"}[codec]
+    codec_name = {"h264": "libx264", "vp9": "libvpx-vp9", "vp8": "libvpx", "mjpeg": "mjpeg"}[codec]
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec_name, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         if codec == "h264":
             stream.options = {"preset": "ultrafast", "crf": "18"}
         if gop is not None:

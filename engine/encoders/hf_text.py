@@ -21,6 +21,7 @@ from cleverward.engine.encoders.hf_towers import (
     POOLINGS,
     PooledTextTower,
     TextTower,
+    embedding_dim,
     folder_fingerprint,
     load_tower,
     local_folder,
@@ -54,9 +55,7 @@ class HFTextEncoder(TextEncoder):
 
     @property
     def dim(self) -> int:  # type: ignore[override]
-        cfg = self.tower.model.config
-        proj = getattr(cfg, "projection_dim", None)
-        return int(proj if proj and self.kind != "siglip" else self._config.hidden_size)
+        return embedding_dim(self.kind, self.tower.model.config, self._config)
 
     @property
     def max_length(self) -> int:

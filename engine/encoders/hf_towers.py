@@ -235,3 +235,10 @@ def save_tower(model: nn.Module, folder: str | os.PathLike, source: Path,
         if (source / name).is_file() and (source / name).resolve() != (folder / name).resolve():
             shutil.copyfile(source / name, folder / name)
     return folder
+
+
+def embedding_dim(kind: str, model_config, side_config) -> int:
+    """A tower's output width: the projection for CLIP / X-CLIP, the hidden size for SigLIP
+    (whose towers have no projection) and for models without one."""
+    proj = getattr(model_config, "projection_dim", None)
+    return int(proj if proj and kind != "siglip" else side_config.hidden_size)

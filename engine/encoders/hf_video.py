@@ -18,6 +18,7 @@ from cleverward.engine.encoders.base import VideoEncoder
 from cleverward.engine.encoders.hf_towers import (
     FAMILIES,
     VideoTower,
+    embedding_dim,
     folder_fingerprint,
     load_tower,
     local_folder,
@@ -48,9 +49,7 @@ class HFVideoEncoder(VideoEncoder):
 
     @property
     def dim(self) -> int:  # type: ignore[override]
-        cfg = self.tower.model.config
-        proj = getattr(cfg, "projection_dim", None)
-        return int(proj if proj and self.kind != "siglip" else self._config.hidden_size)
+        return embedding_dim(self.kind, self.tower.model.config, self._config)
 
     @property
     def aligned_dim(self) -> int:  # type: ignore[override]

@@ -9,18 +9,12 @@ import shutil
 import time
 
 import pytest
-from typer.testing import CliRunner
 
-from cleverward.cli.app import app
+from tests.cli.run import run_cli as _run
 
-runner = CliRunner()
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 no_tensorrt = pytest.mark.skipif(HAS_TENSORRT, reason="tensorrt is installed here: the "
                                                       "'fails clearly' path is not reachable")
-
-
-def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,11 @@ import json
 import shutil
 
 import pytest
-from typer.testing import CliRunner
 
-from cleverward.cli.app import app
+from tests.cli.run import run_cli as _run
 
-runner = CliRunner()
 PROMPT_1 = "a white square moving right"
 PROMPTS_2 = ["a green and blue gradient", "a bright square sliding across the frame"]
-
-
-def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture()

@@ -4,11 +4,8 @@ import json
 import shutil
 
 import pytest
-from typer.testing import CliRunner
 
-from cleverward.cli.app import app
-
-runner = CliRunner()
+from tests.cli.run import run_cli as _run
 
 
 @pytest.fixture()
@@ -23,10 +20,6 @@ def corpus(tmp_path, clips_dir):
     prompts.write_text(json.dumps({"prompt": "a white square moving right"}) + "\n"
                        + json.dumps({"video": "a.mp4", "prompt": "only for a"}) + "\n")
     return videos, prompts
-
-
-def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_score_dir_with_a_corrupt_file(tmp_path, corpus):

@@ -30,7 +30,7 @@ from cleverward.engine.decode import DecodeError, decode_clip, select_decoder, u
 from cleverward.engine.decode import dali_decoder as dd
 from cleverward.engine.decode.pyav_decoder import PyAVDecoder
 from cleverward.engine.environment import cuda_available
-from tests.clips import frame_pattern, write_clip
+from tests.clips import write_clip
 
 needs_dali = pytest.mark.skipif(
     not dd.dali_installed(), reason="nvidia-dali is not installed (pip install cleverward[dali])"
@@ -41,24 +41,6 @@ cpu_only = pytest.mark.skipif(cuda_available(), reason="CPU-backend behaviour; C
 # (mean, 99th percentile) of |DALI - PyAV| in levels, per kind of content; see the docstring.
 TOLERANCE = {"synthetic": (3.0, 8.0), "real": (3.0, 16.0)}
 SCORE_TOL = 0.02  # |delta score|, textured clips (measured <= 0.0055)
-
-
-def _write_other(path: Path, codec: str, frames: int = 24, size=(72, 96)) -> Path:
-    """VP8 (libvpx) or MJPEG clips; tests/clips.write_clip covers H.264 and VP9."""
-    import av
-
-    h, w = size
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream({"vp8": "libvpx", "mjpeg": "mjpeg"}[codec], rate=8)
-        stream.width, stream.height = w, h
-        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(frame_pattern(i, size), format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
 
 
 def _transcode_vp9(src: str, dst: Path, frames: int, width: int) -> Path:
@@ -90,8 +72,8 @@ def dali_clips(clips_dir, tmp_path_factory) -> dict[str, Path]:
         "vp9_short": write_clip(root / "short.webm", codec="vp9", frames=3, size=(64, 80)),
         "vp9_gop5": write_clip(root / "gop5.webm", codec="vp9", frames=30, size=(72, 96), gop=5),
         "vp9_wide": write_clip(root / "wide.webm", codec="vp9", frames=6, size=(64, 256)),
-        "vp8": _write_other(root / "vp8.webm", "vp8"),
-        "mjpeg": _write_other(root / "mjpeg.avi", "mjpeg"),
+        "vp8": write_clip(root / "vp8.webm", "vp8", size=(72, 96)),
+        "mjpeg": write_clip(root / "mjpeg.avi", "mjpeg", size=(72, 96)),
     }
 
 
