@@ -72,6 +72,8 @@ def search(
         "default"),
     cache: Annotated[Path | None, typer.Option(
         "--cache", help="Cache folder (embeddings and indexes).")] = None,
+    kind: Annotated[str | None, typer.Option(
+        "--kind", help="flat | ivf | hnsw (default: the index built last).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The videos of an indexed folder that best match TEXT, with their rewards."""
@@ -80,7 +82,7 @@ def search(
     try:
         cfg = SearchConfig(text=text, top_k=top_k, model=model,
                            videos_dir=str(videos_dir) if videos_dir else None,
-                           cache_dir=str(cache) if cache else None)
+                           cache_dir=str(cache) if cache else None, kind=kind)
         hits, meta = search_videos(cfg)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

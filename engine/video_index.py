@@ -100,8 +100,11 @@ class SearchConfig:
     videos_dir: str | None = None  # None: the index built most recently for this model
     model: str = "default"
     cache_dir: str | None = None
+    kind: str | None = None  # None: the kind built most recently for that folder
 
     def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in ("flat", "ivf", "hnsw"):
+            raise ValueError(f"--kind: must be flat, ivf or hnsw, got {self.kind!r}")
         if not self.text.strip():
             raise ValueError("text: must not be empty")
         if self.top_k < 1:
@@ -336,8 +339,9 @@ def head_digest(model) -> str:
     return h.hexdigest()[:16]
 
 
-def index_location(root: Path, videos_dir: str, model: str) -> Path:
-    ident = f"{os.path.abspath(videos_dir)}\n{model_id(model)}".encode()
+def index_location(root: Path, videos_dir: str, model: str, kind: str) -> Path:
+    """One folder per (folder, model, kind): an HNSW build never replaces the exact index."""
+    ident = f"{os.path.abspath(videos_dir)}\n{model_id(model)}\n{kind}".encode()
     return Path(root) / "indexes" / hashlib.sha256(ident).hexdigest()[:16]
 
 
@@ -375,22 +379,23 @@ def load_index(folder: Path):
     return index, meta
 
 
-def find_index(root: Path, model: str, videos_dir: str | None = None) -> Path:
-    """The index folder for (videos_dir, model), or the most recent one for the model."""
-    if videos_dir is not None:
-        folder = index_location(root, videos_dir, model)
-        if not (folder / "meta.json").is_file():
-            raise FileNotFoundError(f"no index of {videos_dir} for model {model!r} in {root}; "
-                                    f"run `cleverward index build {videos_dir}`")
-        return folder
+def find_index(root: Path, model: str, videos_dir: str | None = None,
+               kind: str | None = None) -> Path:
+    """The index folder for `model`: of `videos_dir` when given, of `kind` when given; among
+    several, the one built last."""
     best, best_time = None, -1.0
+    folder = os.path.abspath(videos_dir) if videos_dir is not None else None
     for meta_file in (Path(root) / "indexes").glob("*/meta.json"):
         meta = json.loads(meta_file.read_text())
-        if meta.get("model") == model_id(model) and meta.get("created", 0) > best_time:
+        if (meta.get("model") == model_id(model) and meta.get("created", 0) > best_time
+                and folder in (None, meta.get("videos_dir")) and kind in (None, meta.get("kind"))):
             best, best_time = meta_file.parent, meta["created"]
     if best is None:
-        raise FileNotFoundError(f"no index for model {model!r} in {root}; "
-                                "run `cleverward index build DIR`")
+        what = f"a {kind} index" if kind else "an index"
+        of = f" of {videos_dir}" if videos_dir is not None else ""
+        raise FileNotFoundError(f"no {what}{of} for model {model!r} in {root}; run "
+                                f"`cleverward index build {videos_dir or 'DIR'}"
+                                f"{' --kind ' + kind if kind else ''}`")
     return best
 
 
@@ -442,7 +447,7 @@ def build_video_index(
     index = build_faiss_index(vectors, kind, hnsw_m=cfg.hnsw_m,
                               ef_construction=cfg.ef_construction, seed=cfg.seed)
     params, recall = _index_params(index, kind, vectors, cfg)
-    folder = index_location(cache_root(cfg.cache_dir), cfg.videos_dir, cfg.model)
+    folder = index_location(cache_root(cfg.cache_dir), cfg.videos_dir, cfg.model, kind)
     report = IndexReport(
         location=str(folder), videos_dir=os.path.abspath(cfg.videos_dir), kind=kind,
         reason=reason, count=len(kept), decoded=got.decoded, cache_hits=got.cache_hits,
@@ -498,7 +503,7 @@ def search_videos(cfg: SearchConfig, model=None) -> tuple[list[SearchHit], dict]
     """The top_k videos for cfg.text by overall reward, best first, and the index's meta."""
     from cleverward.engine.model import RewardModel
 
-    folder = find_index(cache_root(cfg.cache_dir), cfg.model, cfg.videos_dir)
+    folder = find_index(cache_root(cfg.cache_dir), cfg.model, cfg.videos_dir, cfg.kind)
     index, meta = load_index(folder)
     model = model or RewardModel.from_pretrained(cfg.model)
     _check_model(meta, model)

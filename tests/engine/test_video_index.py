@@ -74,7 +74,7 @@ def test_index_round_trip_on_disk(tmp_path, corpus, model, kind):
     assert (report.count, report.decoded, report.cache_hits) == (3, 3, 0)
     assert set(report.failed) == {"broken.mp4"}
     assert (report.recall is None) == (kind == "flat")
-    folder = vi.index_location(tmp_path / "c", str(corpus), "default")
+    folder = vi.index_location(tmp_path / "c", str(corpus), "default", kind)
     index, meta = vi.load_index(folder)
     assert meta["paths"] == ["h264_long.mp4", "h264_short.mp4", "vp9.webm"]
     assert index.ntotal == 3 and meta["kind"] == kind and meta["decode_key"].startswith("frames=8")
@@ -117,6 +117,24 @@ def test_search_refuses_an_index_of_other_weights(tmp_path, corpus, model):
         other.head.video_proj.bias.add_(0.1)
     with pytest.raises(ValueError, match="rebuild"):
         vi.search_videos(vi.SearchConfig("x", cache_dir=cache), model=other)
+
+
+def test_each_kind_keeps_its_own_index_and_search_picks_by_kind(tmp_path, corpus, model):
+    """An HNSW build after the exact one must not replace it: both stay on disk, a search
+    without --kind uses the one built last, `kind=` picks the other."""
+    cache = str(tmp_path / "c")
+    for kind in ("flat", "hnsw"):
+        vi.build_video_index(vi.IndexConfig(videos_dir=str(corpus), cache_dir=cache, kind=kind),
+                             model=model)
+    folders = {vi.index_location(tmp_path / "c", str(corpus), "default", k) for k in
+               ("flat", "hnsw")}
+    assert len(folders) == 2 and all((f / "meta.json").is_file() for f in folders)
+    query = dict(text="a moving square", cache_dir=cache, videos_dir=str(corpus))
+    assert vi.search_videos(vi.SearchConfig(**query), model=model)[1]["kind"] == "hnsw"
+    assert vi.search_videos(vi.SearchConfig(**query, kind="flat"), model=model)[1]["kind"] == (
+        "flat")
+    with pytest.raises(FileNotFoundError, match="--kind ivf"):
+        vi.search_videos(vi.SearchConfig(**query, kind="ivf"), model=model)
 
 
 def test_missing_index_is_a_clear_error(tmp_path):
