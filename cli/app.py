@@ -8,6 +8,7 @@ import typer
 
 from cleverward.cli import (
     bench_cmd,
+    bulk_cmd,
     eval_cmd,
     export_cmd,
     index_cmd,
@@ -54,7 +55,12 @@ pairs_cmd.register(app)
 train_cmd.register(app)
 eval_cmd.register(app)
 synth_cmd.register(app)
+bulk_cmd.register(app)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m cleverward.cli.app
+    main()

@@ -1,0 +1,82 @@
+"""`cleverward bulk MANIFEST --out DIR`: score a manifest on Ray Data (or in this process) into
+a folder of Parquet partitions, resumable by partition.
+
+A command of its own rather than `score-dir --ray`: its input is a manifest (paths or URLs, no
+folder walk) and its output a partitioned dataset committed partition by partition, not one
+appended file; score-dir keeps its folder + prompts file contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cleverward.cli.common import err, fail, progress_bar
+
+
+def bulk(
+    manifest: Annotated[Path, typer.Argument(
+        help="Parquet, CSV or JSONL with columns video, prompt [, id, generator].")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (part-K.parquet files).")],
+    model: Annotated[str, typer.Option("--model", help="Named model or checkpoint folder.")] = (
+        "default"),
+    root: Annotated[Path | None, typer.Option(
+        "--root", help="Relative video paths resolve here (default: the manifest's folder).")
+    ] = None,
+    partitions: Annotated[int, typer.Option(
+        "--partitions", help="Partitions (0: about 2,000 pairs each).")] = 0,
+    executor: Annotated[str, typer.Option("--executor", help="ray | local")] = "ray",
+    address: Annotated[str | None, typer.Option(
+        "--ray-address", help="An existing Ray cluster (default: start a local one).")] = None,
+    num_cpus: Annotated[int | None, typer.Option(
+        "--num-cpus", help="CPUs of the local cluster (default: all).")] = None,
+    decode_workers: Annotated[int, typer.Option(
+        "--decode-workers", help="Decode actors (0: the CPUs the encoders leave).")] = 0,
+    decode_cpus: Annotated[float, typer.Option("--decode-cpus", help="CPUs per decoder.")] = 1.0,
+    encode_actors: Annotated[int, typer.Option(
+        "--encode-actors", help="Encoder actors (0: one per GPU, else one).")] = 0,
+    encode_cpus: Annotated[float, typer.Option("--encode-cpus", help="CPUs per encoder.")] = 1.0,
+    frames: Annotated[int, typer.Option("--frames", help="Frames sampled per video.")] = 8,
+    decoder: Annotated[str, typer.Option("--decoder", help="auto | pyav | dali")] = "auto",
+    backend: Annotated[str, typer.Option(
+        "--backend", help="auto | torch | onnx | tensorrt")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Videos per batch.")] = 8,
+    cache: Annotated[Path | None, typer.Option(
+        "--cache", help="Embedding cache folder (each node's own, or a shared one).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the cache.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Discard the partitions of another plan in --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score every (video, prompt) of MANIFEST; rerun the same command to finish a killed run."""
+    from cleverward.engine.backends import BackendUnavailable
+    from cleverward.engine.bulk.plan import PlanError
+    from cleverward.engine.bulk.run import BulkConfig, run_bulk
+    from cleverward.engine.manifest import ManifestError
+
+    try:
+        cfg = BulkConfig(manifest=str(manifest), out=str(out), model=model,
+                         root=str(root) if root else None, partitions=partitions,
+                         frames=frames, decoder=decoder, backend=backend,
+                         cache_dir=str(cache) if cache else None, use_cache=not no_cache,
+                         overwrite=overwrite, executor=executor, ray_address=address,
+                         num_cpus=num_cpus, decode_workers=decode_workers,
+                         decode_cpus=decode_cpus, encode_actors=encode_actors,
+                         encode_cpus=encode_cpus, batch_size=batch_size)
+        with progress_bar(None, "bulk", quiet) as update:
+            summary = run_bulk(cfg, progress=update)
+    except (ManifestError, PlanError, BackendUnavailable, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=2))
+        return
+    err(f"{summary.rows} rows ({summary.failed} failed) in {summary.committed} partitions "
+        f"committed, {summary.finished_before} of {summary.partitions} already done, "
+        f"{summary.executor} executor, {summary.seconds:.1f}s -> {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bulk")(bulk)

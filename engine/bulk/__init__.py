@@ -1,0 +1,1 @@
+"""Bulk scoring of a manifest into Parquet partitions (engine/bulk/run.py has the flow)."""
