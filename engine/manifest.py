@@ -77,14 +77,14 @@ def read_manifest(path: str | Path, root: str | Path | None = None,
     if not path.is_file():
         raise ManifestError(f"{path}: no such file" if not path.exists() else
                             f"{path}: not a regular file")
-    base = Path(root) if root is not None else path.parent
+    base = (Path(root) if root is not None else path.parent).resolve()
     reader = {"parquet": _parquet_records, "csv": _csv_records, "jsonl": _jsonl_records}
     warned = ignored if ignored is not None else set()
     for line, record in reader[fmt](path):
-        yield _check_record(record, f"{path}:{line}", line, base.resolve(), warned)
+        yield _check_record(record, path, line, base, warned)
 
 
-def _check_columns(columns, where: str, warned: set[str]) -> None:
+def _check_columns(columns, where, warned: set[str]) -> None:
     for name in columns:
         if name in COLUMNS or name in warned:
             continue
@@ -94,7 +94,7 @@ def _check_columns(columns, where: str, warned: set[str]) -> None:
         warned.add(name)
 
 
-def _text(record: dict, name: str, where: str, required: bool) -> str | None:
+def _text(record: dict, name: str, where, required: bool) -> str | None:
     value = record.get(name)
     if value is None or (isinstance(value, float) and value != value):  # NaN: a blank cell
         if required:
@@ -104,12 +104,13 @@ def _text(record: dict, name: str, where: str, required: bool) -> str | None:
         raise ManifestError(f"{where}: {name!r} must be a string, got {type(value).__name__}")
     if required and not value.strip():
         raise ManifestError(f"{where}: {name!r} is empty")
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if not value.isascii() and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
         raise ManifestError(f"{where}: {name!r} holds a lone surrogate (not valid Unicode)")
     return value
 
 
-def _check_record(record, where: str, line: int, base: Path, warned: set[str]) -> ManifestRow:
+def _check_record(record, path: Path, line: int, base: Path, warned: set[str]) -> ManifestRow:
+    where = _Where(path, line)
     if not isinstance(record, dict):
         raise ManifestError(f"{where}: expected an object with \"video\" and \"prompt\", got "
                             f"{type(record).__name__}")
@@ -125,9 +126,21 @@ def _check_record(record, where: str, line: int, base: Path, warned: set[str]) -
         location = video
     else:
         location = os.path.normpath(os.path.join(base, os.path.expanduser(video)))
-    key = ident if ident else (video if is_url(video) else Path(location).as_posix())
+    key = ident if ident else (video if is_url(video) else location.replace(os.sep, "/"))
     return ManifestRow(key=key, source=video, video=location, prompt=prompt,
                        generator=generator or None, line=line)
+
+
+class _Where:
+    """`file:line`, formatted only when a message needs it (planning reads millions of rows)."""
+
+    __slots__ = ("path", "line")
+
+    def __init__(self, path: Path, line: int) -> None:
+        self.path, self.line = path, line
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[int, object]]:

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from cleverward.engine.manifest import ManifestError, manifest_format, partition_of, read_manifest
@@ -59,8 +59,18 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _count_rows(manifest: Path, root) -> int:
-    return sum(1 for _ in read_manifest(manifest, root))
+def approximate_rows(manifest: Path) -> int:
+    """Rows of a manifest for choosing the partition count, without parsing it: Parquet's
+    metadata, else the number of lines (a header, blank or comment lines count too)."""
+    if manifest_format(manifest) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(manifest).metadata.num_rows
+        except Exception:  # noqa: BLE001 - read_manifest names the problem in a moment
+            return 0
+    with open(manifest, "rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
 
 
 def make_plan(manifest: str | Path, out: str | Path, identity: dict, partitions: int = 0,
@@ -70,10 +80,13 @@ def make_plan(manifest: str | Path, out: str | Path, identity: dict, partitions:
     partitions of another plan, unless overwrite)."""
     manifest, out = Path(manifest), Path(out)
     manifest_format(manifest)
+    if not manifest.is_file():
+        raise PlanError(f"{manifest}: no such file" if not manifest.exists() else
+                        f"{manifest}: not a regular file")
     if out.exists() and not out.is_dir():
         raise PlanError(f"{out}: --out of a bulk run is a folder (it gets one Parquet file per "
                         "partition)")
-    digest = file_sha256(manifest) if manifest.is_file() else ""
+    digest = file_sha256(manifest)
     old = _load(out)
     if old is not None and not overwrite:
         same = (old["manifest_sha256"] == digest and old["identity"] == identity
@@ -85,7 +98,7 @@ def make_plan(manifest: str | Path, out: str | Path, identity: dict, partitions:
                             f"{_difference(old, digest, identity, partitions)}); use --overwrite "
                             "or another --out")
     _clear(out)
-    count = partitions or max(1, -(-_count_rows(manifest, root) // ROWS_PER_PARTITION))
+    count = partitions or max(1, -(-approximate_rows(manifest) // ROWS_PER_PARTITION))
     pairs = _split(manifest, out, count, root)
     record = {"version": PLAN_VERSION, "manifest": str(manifest.resolve()),
               "manifest_sha256": digest, "partitions": count, "identity": identity,
@@ -176,7 +189,7 @@ def _dedupe(out: Path, k: int) -> int:
                     entry.prompts.append(prompt)
         raw.unlink()
     target = out / PLAN_DIR / f"part-{k:05d}.jsonl"
-    _write_text(target, "".join(json.dumps(asdict(v), ensure_ascii=False) + "\n"
+    _write_text(target, "".join(json.dumps(vars(v), ensure_ascii=False) + "\n"
                                 for v in videos.values()))
     return sum(len(v.prompts) for v in videos.values())
 

@@ -77,6 +77,8 @@ class BulkSummary:
     rows: int = 0
     failed: int = 0
     seconds: float = 0.0
+    plan_s: float = 0.0  # loading the model's config and planning (or reusing the plan)
+    startup_s: float = 0.0  # starting (or joining) the Ray cluster
     executor: str = ""
     resources: dict = field(default_factory=dict)
     out: str = ""
@@ -84,7 +86,7 @@ class BulkSummary:
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in ("partitions", "finished_before", "committed",
                                               "rows", "failed", "executor", "resources", "out")
-                } | {"seconds": round(self.seconds, 3)}
+                } | {k: round(getattr(self, k), 3) for k in ("seconds", "plan_s", "startup_s")}
 
 
 def _stage_config(cfg: BulkConfig, model, backend: str) -> StageConfig:
@@ -109,7 +111,8 @@ def run_bulk(cfg: BulkConfig, progress: Callable[[int], None] | None = None) -> 
     identity = {"model": cfg.model, **model_identity(model, decode_cfg)}
     plan = make_plan(cfg.manifest, cfg.out, identity, cfg.partitions, cfg.root, cfg.overwrite)
     summary = BulkSummary(partitions=plan.partitions, finished_before=len(plan.finished()),
-                          executor=cfg.executor, out=cfg.out)
+                          executor=cfg.executor, out=cfg.out,
+                          plan_s=time.perf_counter() - start)
     sink = PartitionSink(plan)
     sink.commit_empty()
     todo = plan.unfinished()
@@ -168,13 +171,18 @@ def _ray_resources(cfg: BulkConfig, ray) -> dict:
 
 
 def _ray_init(cfg: BulkConfig):
+    # No implicit ray.init(): a Ray call left to interpreter teardown (a dataset's finaliser)
+    # would otherwise start a second local cluster after the first shut down, and hang there.
+    os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
     try:
         import ray
     except ImportError:
         raise RuntimeError("--executor ray needs Ray: pip install 'cleverward[ray]' (or use "
                            "--executor local)") from None
     import ray.data  # noqa: F401 - ray.data is a submodule the caller uses
+    from ray._private import auto_init_hook
 
+    auto_init_hook.enable_auto_connect = False
     if not ray.is_initialized():
         env = {k: os.environ[k] for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
                                           "CLEVERWARD_CACHE") if k in os.environ}
@@ -190,7 +198,25 @@ def _ray_init(cfg: BulkConfig):
 def _run_ray(cfg, plan, todo, stage_cfg, size, summary) -> Iterator[dict]:
     if not todo:
         return
+    mark = time.perf_counter()
+    started = not _ray_ready()
     ray = _ray_init(cfg)
+    summary.startup_s = time.perf_counter() - mark
+    try:
+        yield from _ray_pipeline(ray, cfg, plan, todo, stage_cfg, size, summary)
+    finally:
+        if started:  # the cluster this run started (or joined) ends with it
+            ray.shutdown()
+
+
+def _ray_ready() -> bool:
+    import sys
+
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+def _ray_pipeline(ray, cfg, plan, todo, stage_cfg, size, summary) -> Iterator[dict]:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     res = _ray_resources(cfg, ray)
