@@ -125,7 +125,7 @@ def _load(out: Path) -> dict | None:
 
 
 def _as_plan(out: Path, record: dict) -> Plan:
-    return Plan(folder=str(out), partitions=record["partitions"],
+    return Plan(folder=str(out.resolve()), partitions=record["partitions"],
                 pairs={int(k): n for k, n in record["pairs"].items()},
                 identity=record["identity"])
 

@@ -14,6 +14,7 @@ machine without Ray, and as the reference the Ray rows are tested against).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -202,10 +203,16 @@ def _run_ray(cfg, plan, todo, stage_cfg, size, summary) -> Iterator[dict]:
     started = not _ray_ready()
     ray = _ray_init(cfg)
     summary.startup_s = time.perf_counter() - mark
+    batches = _ray_pipeline(ray, cfg, plan, todo, stage_cfg, size, summary)
     try:
-        yield from _ray_pipeline(ray, cfg, plan, todo, stage_cfg, size, summary)
+        yield from batches
     finally:
-        if started:  # the cluster this run started (or joined) ends with it
+        # Ray Data's iterator reports to its stats actor when it closes: close it while the
+        # cluster is still up, then end the cluster this run started.
+        batches.close()
+        del batches
+        gc.collect()
+        if started:
             ray.shutdown()
 
 

@@ -36,7 +36,7 @@ class PartitionSink:
         """A batch of row columns (stages.ROW_COLUMNS) -> staged; full partitions committed."""
         by_part: dict[int, list[str]] = {}
         for i in range(len(batch["key"])):
-            row = {c: _plain(batch[c][i]) for c in OUTPUT_COLUMNS}
+            row = {c: _plain(batch[c][i], c) for c in OUTPUT_COLUMNS}
             by_part.setdefault(int(batch["partition"][i]), []).append(
                 json.dumps(row, ensure_ascii=False) + "\n")
             self.failed += row["error"] is not None
@@ -89,19 +89,24 @@ class _Empty:
         pass
 
 
-def _plain(value):
-    """numpy scalars from a batch -> JSON-able Python values."""
-    if value is None:
-        return None
+_TEXT_COLUMNS = frozenset({"key", "video", "prompt", "generator", "model", "error"})
+
+
+def _plain(value, column: str):
+    """A batch cell -> a JSON-able Python value. Missing values may arrive as None or as NaN
+    (Ray's JSON and Arrow conversions turn a null in an object column into a float NaN)."""
     if hasattr(value, "item"):
-        return value.item()
-    return value
+        value = value.item()
+    if column in _TEXT_COLUMNS:
+        return value if isinstance(value, str) else None
+    if value is None or value != value:  # NaN: no score (the row's error says why)
+        return None
+    return float(value)
 
 
 def _schema():
     import pyarrow as pa
 
-    fields = [pa.field(c, pa.float64() if c not in ("key", "video", "prompt", "generator",
-                                                    "model", "error") else pa.string())
+    fields = [pa.field(c, pa.string() if c in _TEXT_COLUMNS else pa.float64())
               for c in OUTPUT_COLUMNS]
     return pa.schema(fields)

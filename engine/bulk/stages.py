@@ -235,12 +235,12 @@ def _append_row(rows: dict, batch: dict, i: int, prompt: str, scores, model: str
         error = "the model produced a non-finite score (NaN or Inf): check its weights"
     values = [round(float(s), 6) for s in scores] if finite else [None] * (
         1 + len(CANONICAL_DIMENSIONS))
-    generator = batch["generator"][i]
+    generator = batch["generator"][i]  # None, or NaN after Ray's JSON read of a null
     rows["partition"].append(int(batch["partition"][i]))
     rows["key"].append(str(batch["key"][i]))
     rows["video"].append(str(batch["source"][i]))
     rows["prompt"].append(prompt)
-    rows["generator"].append(None if generator is None else str(generator))
+    rows["generator"].append(generator if isinstance(generator, str) else None)
     rows["score"].append(values[0])
     for name, value in zip(CANONICAL_DIMENSIONS, values[1:], strict=True):
         rows[name].append(value)
