@@ -258,6 +258,9 @@ def format_eval(report: dict) -> str:
         lines += [f"model: {m['model']}",
                   f"pairs: {m['evaluated']} evaluated of {report['pairs_read']}"]
         lines += [f"  dropped {n}: {why}" for why, n in m["dropped"].items()]
+        if not m["evaluated"]:
+            lines += ["  (no figures: none of its rows matched a pair)", ""]
+            continue
         for c in conv:
             info = report["conventions"][c]
             label = "correct figures" if c == CORRECT else f"convention {c}"
