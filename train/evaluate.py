@@ -149,8 +149,12 @@ def _model_rewards(cfg: EvalConfig, rows: list[dict]) -> list[Rewards]:
         gone = sum(n for why, n in dropped.items() if "no such file" in why)
         dropped = Counter({why: n for why, n in dropped.items() if "no such file" not in why})
         dropped[hint] = gone
-    return [Rewards(cfg.model, data.rows, (r_c - r_r).numpy().astype(np.float64), by_video,
-                    dropped)]
+    diffs = (r_c - r_r).numpy().astype(np.float64)
+    finite = np.isfinite(diffs)  # a NaN / Inf reward cannot be ranked: dropped, with the reason
+    if not finite.all():
+        dropped["the model's reward is NaN or Inf"] += int((~finite).sum())
+    kept = [row for row, ok in zip(data.rows, finite, strict=True) if ok]
+    return [Rewards(cfg.model, kept, diffs[finite], by_video, dropped)]
 
 
 # -- rewards from a scores file ---------------------------------------------------------------

@@ -39,8 +39,6 @@ def as_arrays(labels, diffs) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"labels {h.shape} and diffs {m.shape} differ in length")
     if not np.isin(h, (-1, 0, 1)).all():
         raise ValueError("labels must be +1, -1 or 0")
-    if not np.isfinite(m).all():
-        raise ValueError("diffs must be finite (a NaN or Inf score cannot be ranked)")
     return h, m
 
 
