@@ -5,7 +5,9 @@ independent draws: the unit resampled is the prompt, every pair of a drawn promp
 (a cluster bootstrap). Each resample draws as many prompts as there are, with replacement, and
 recomputes the figures on the pairs they bring; the interval is the (1 - ci) / 2 and
 (1 + ci) / 2 quantiles of the resampled figures. A figure undefined in some resamples (no
-decided pair drawn) is taken over the rest; undefined in all, its interval is None.
+decided pair drawn) is taken over the rest; undefined in all, its interval is None. A figure
+that calibrates (acc_with_ties picks its epsilon) recalibrates in every resample, so its
+interval covers the calibration's own variability.
 
 Seeded per group: the same data, seed and group name give the same interval whatever else is
 evaluated in the run.

@@ -109,7 +109,7 @@ class Convention:
 
 
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
-    Convention(CORRECT, "cleverward (train/metrics.py)",
+    Convention(CORRECT, "train/metrics.py",
                "ties calibrated over every real threshold, the no-tie state included",
                _cleverward),
     Convention("videoalign", "VideoAlign calc_accuracy.py (VideoGen-RewardBench)",
