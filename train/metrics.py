@@ -108,7 +108,8 @@ def right_counts_by_tie_prefix(h: np.ndarray, m: np.ndarray) -> tuple[np.ndarray
 def _calibrated(h: np.ndarray, m: np.ndarray) -> tuple[float, float]:
     """max of acc_eq over epsilon in {0} U {|m_i|}, O(N log N)."""
     a, right = right_counts_by_tie_prefix(h, m)
-    eps = np.unique(np.r_[0.0, a])  # (K,) ascending candidates
+    ends = np.r_[a[1:] != a[:-1], True]  # the last pair of each distinct |m| (a is sorted)
+    eps = a[ends] if a[0] == 0 else np.r_[0.0, a[ends]]  # (K,) ascending candidates
     k = np.searchsorted(a, eps, side="right")  # pairs with |m| <= eps: a whole group
     acc = right[k] / len(a)
     best = int(np.argmax(acc))  # the first maximum: the smallest such epsilon
