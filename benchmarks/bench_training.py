@@ -30,12 +30,14 @@ def _pairs(root: Path, split: str) -> Path:
 
 
 def _evaluate(model: str, pairs: Path, root: Path, cache: Path) -> dict:
-    from cleverward.train.evaluate import EvalConfig, evaluate
+    from cleverward.train.evaluate import EvalConfig, evaluate, figure
 
     report = evaluate(EvalConfig(pairs=str(pairs), model=model, videos_root=str(root),
-                                 cache_dir=str(cache)))
-    dims = {d: round(m["acc_no_ties"], 4) for d, m in report["pairwise"]["all"].items()}
-    return {"headline": round(report["headline"]["acc_no_ties"], 4), "dimensions": dims}
+                                 cache_dir=str(cache), bootstrap=0))
+    dims = {r["dimension"]: round(r["value"], 4) for r in report["records"]
+            if r["metric"] == "acc_no_ties" and r["dataset"] == "all"
+            and r["dimension"] != "all" and r["convention"] == "cleverward"}
+    return {"headline": round(figure(report, "acc_no_ties")["value"], 4), "dimensions": dims}
 
 
 def run(out: Path, objectives: tuple[str, ...] = ("bt", "sft"), seed: int = 0) -> dict:

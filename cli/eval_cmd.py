@@ -1,9 +1,11 @@
-"""`cleverward eval`: pairwise accuracy, Kendall tau with ties, SRCC / PLCC, for a model or for
-precomputed scores (any reward model's output in score-dir's columns)."""
+"""`cleverward eval`: pairwise accuracy (with ties, without, calibrated), Kendall tau with ties,
+SRCC / PLCC / KRCC, with bootstrap intervals, for a model or for precomputed scores (any reward
+model's output in score-dir's columns), and each public leaderboard's convention beside them."""
 
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,40 +14,79 @@ import typer
 from cleverward.cli.common import fail
 
 
+class ConventionChoice(str, Enum):
+    """train/conventions.py's names (tests/train/test_conventions.py keeps them in step)."""
+
+    cleverward = "cleverward"
+    videoalign = "videoalign"
+    videoscore = "videoscore"
+    unifiedreward = "unifiedreward"
+    genai_bench = "genai-bench"
+    all = "all"
+
+
+def _conventions(chosen: list[ConventionChoice]) -> tuple[str, ...]:
+    if any(c is ConventionChoice.all for c in chosen):
+        return tuple(c.value for c in ConventionChoice if c is not ConventionChoice.all)
+    return tuple(dict.fromkeys(c.value for c in chosen))
+
+
 def eval_command(
     pairs: Annotated[Path, typer.Option("--pairs", help="pairs file to evaluate on.")],
     model: Annotated[str | None, typer.Option(
-        "--model", help="Named model or checkpoint folder.")] = None,
+        "--model", help="Named model or checkpoint folder to run; with --scores, the one "
+        "model of the file to evaluate (default: each model in it, one table each).")] = None,
     scores: Annotated[Path | None, typer.Option(
-        "--scores", help="Precomputed scores (score-dir output) instead of a model.")] = None,
-    videos_root: Annotated[Path | None, typer.Option("--videos-root")] = None,
+        "--scores", help="Precomputed scores (score-dir output) instead of running a model.")
+        ] = None,
+    videos_root: Annotated[Path | None, typer.Option(
+        "--videos-root", help="Folder the pairs file's relative video paths are relative to "
+        "(default: the pairs file's folder).")] = None,
+    convention: Annotated[list[ConventionChoice] | None, typer.Option(
+        "--convention", help="Also compute the figures as this public script does, beside "
+        "the correct ones (repeatable; 'all' for every one).")] = None,
     tie_threshold: Annotated[float, typer.Option(
         "--tie-threshold", help="|diff| below which a human tie counts as right (in the "
         "scores' units; 0.02 suits cosine rewards, 0.5 a 1-4 scale).")] = 0.02,
     epsilon: Annotated[float | None, typer.Option(
         "--epsilon", help="Model-tie epsilon for acc/tau with ties (default: calibrated).")
         ] = None,
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", help="Bootstrap resamples over prompts for the intervals (0: none).")
+        ] = 1000,
+    ci: Annotated[float, typer.Option("--ci", help="Interval coverage.")] = 0.95,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
     frames: Annotated[int | None, typer.Option("--frames")] = None,
     cache: Annotated[Path | None, typer.Option("--cache")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the report as JSON: figures as a flat list of records.")] = False,
 ) -> None:
     """Evaluate a reward model on pairs, per dataset and dimension."""
-    from cleverward.train.evaluate import EvalConfig, evaluate, format_eval
+    from cleverward.train.evaluate import EvalConfig, evaluate, format_eval, json_ready
 
-    if model is None and scores is None:
-        model = "default"
+    run_model = model if scores is None else None
+    if run_model is None and scores is None:
+        run_model = "default"
     try:
-        cfg = EvalConfig(pairs=str(pairs), model=model, scores=str(scores) if scores else None,
-                         videos_root=str(videos_root) if videos_root else None,
-                         tie_threshold=tie_threshold, epsilon=epsilon, frames=frames,
-                         cache_dir=str(cache) if cache else None, use_cache=not no_cache)
         if not pairs.is_file():
-            raise FileNotFoundError(f"{pairs}: pairs file not found")
+            raise FileNotFoundError(f"--pairs {pairs}: " + (
+                "is a folder; give the pairs file" if pairs.is_dir() else "no such file"))
+        cfg = EvalConfig(pairs=str(pairs), model=run_model,
+                         scores=str(scores) if scores else None,
+                         pick=model if scores is not None else None,
+                         videos_root=str(videos_root) if videos_root else None,
+                         conventions=_conventions(convention or []),
+                         tie_threshold=tie_threshold, epsilon=epsilon, bootstrap=bootstrap,
+                         ci=ci, seed=seed, frames=frames,
+                         cache_dir=str(cache) if cache else None, use_cache=not no_cache)
         report = evaluate(cfg)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    typer.echo(json.dumps(report, indent=2) if as_json else format_eval(report))
+    if as_json:
+        typer.echo(json.dumps(json_ready(report), indent=2, allow_nan=False))
+    else:
+        typer.echo(format_eval(report))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,41 +1,38 @@
-"""Evaluation metrics under the conventions the published video reward models report.
+"""The correct pairwise and correlation metrics; each public leaderboard's variant of them lives
+in train/conventions.py.
 
 Pairwise metrics take `labels` (+1: the first video, A / chosen, is preferred; -1: the second;
-0: a human tie) and `diffs` = score(A) - score(B) from the model. With pairs-file rows, A is
-`chosen`, so a row's label is 0 if it is a tie, else +1.
+0: a human tie, which includes GenAI-Bench's bothbad votes) and `diffs` = score(A) - score(B).
+With pairs-file rows, A is `chosen`, so a row's label is 0 if it is a tie, else +1.
 
-- `pairwise_accuracy`: ties excluded, as UnifiedReward scores GenAI-Bench (tie and bothbad pairs
-  dropped). A model difference of exactly 0 on a decided pair counts as wrong.
-- `pairwise_accuracy_tie_threshold`: every pair counted, as VideoScore scores GenAI-Bench
-  (benchmark/get_genaibench_pairwise_acc.py): a decided pair is right when the sign matches, a
-  human tie is right when |diff| < threshold. VideoScore used 0.5 on its 1-4 score scale: the
+- `pairwise_accuracy`: ties excluded. A difference of exactly 0 on a decided pair is wrong.
+- `pairwise_accuracy_tie_threshold`: every pair counted; a decided pair is right when the sign
+  matches, a human tie is right when |diff| < threshold (strictly, as VideoScore's script). The
   threshold is in the model's units and must be chosen for them.
-- `accuracy_with_ties` / `kendall_tau_with_ties`: GenAI-Bench's own protocol asks a judge for one
-  of four labels (A>B, B>A, A=B=Good, A=B=Bad) and counts a tie prediction right on tievote and
-  bothbad_vote. A scalar reward predicts a tie when |diff| <= epsilon; this is the pairwise
-  accuracy with ties of Deutsch et al. 2023 ("Ties Matter", arXiv:2305.14324), as VideoAlign
-  (calc_accuracy.py) reports "w/ Ties" on GenAI-Bench and VideoGen-RewardBench:
-      acc_eq = (C + T_hm) / (C + D + T_h + T_m + T_hm)
+- `accuracy_with_ties` / `kendall_tau_with_ties`: the pairwise accuracy with ties of Deutsch et
+  al. 2023 ("Ties Matter", arXiv:2305.14324). The model predicts a tie when |diff| <= epsilon:
+      acc_eq = (C + T_hm) / (C + D + T_h + T_m + T_hm),  tau_eq = 2 acc_eq - 1
   C concordant, D discordant, T_h human tie only, T_m model tie only, T_hm both tie. With
-  epsilon=None it is tie-calibrated: the epsilon among {|diff_i|} maximising acc_eq (VideoAlign
-  updates its counts pair by pair, so with repeated |diff| values it can score a state no single
-  epsilon produces; here every candidate epsilon is evaluated whole). Their tau_eq is
-      tau_eq = (C + T_hm - D - T_h - T_m) / N = 2 acc_eq - 1.
-  For held-out numbers, calibrate epsilon on a validation split and pass it in.
-- `spearman` (SRCC, average ranks for ties) and `pearson` (PLCC, plain, with no logistic
-  fitting) between predicted scores and MOS, numpy only.
+  epsilon=None it is tie-calibrated: maximised over every threshold a real epsilon can be.
+  Between two consecutive distinct |diff| values nothing changes, so the candidates are
+  epsilon = 0 (only exact zeros tie; when no |diff| is 0 this is the "model never ties"
+  state, and it is never worse than epsilon < 0, which would also count exact zeros as
+  decided, and so wrong) and each distinct |diff|; every pair sharing a |diff| ties together.
+  The smallest maximising epsilon is reported. For held-out numbers, calibrate epsilon on a
+  validation split and pass it in.
+- `spearman` (SRCC), `pearson` (PLCC, no logistic fitting), `kendall` (KRCC, tau-b) between
+  predicted scores and MOS, from scipy.stats.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 
-def _arrays(labels, diffs) -> tuple[np.ndarray, np.ndarray]:
+def as_arrays(labels, diffs) -> tuple[np.ndarray, np.ndarray]:
+    """-> (labels int64 (N,), diffs float64 (N,)), checked."""
     h = np.asarray(labels, dtype=np.int64).reshape(-1)
     m = np.asarray(diffs, dtype=np.float64).reshape(-1)
     if h.shape != m.shape:
@@ -47,7 +44,7 @@ def _arrays(labels, diffs) -> tuple[np.ndarray, np.ndarray]:
 
 def pairwise_accuracy(labels, diffs) -> float:
     """Ties excluded (nan when every pair is a tie)."""
-    h, m = _arrays(labels, diffs)
+    h, m = as_arrays(labels, diffs)
     keep = h != 0
     if not keep.any():
         return float("nan")
@@ -55,8 +52,8 @@ def pairwise_accuracy(labels, diffs) -> float:
 
 
 def pairwise_accuracy_tie_threshold(labels, diffs, threshold: float = 0.5) -> float:
-    """Ties counted: right when |diff| < threshold (VideoScore's rule)."""
-    h, m = _arrays(labels, diffs)
+    """Ties counted: right when |diff| < threshold."""
+    h, m = as_arrays(labels, diffs)
     if h.size == 0:
         return float("nan")
     right = np.where(h == 0, np.abs(m) < threshold, h * m > 0)
@@ -86,7 +83,7 @@ class TieStats:
 
 def tie_stats(labels, diffs, epsilon: float) -> TieStats:
     """Counts with model ties at |diff| <= epsilon (epsilon < 0: the model never ties)."""
-    h, m = _arrays(labels, diffs)
+    h, m = as_arrays(labels, diffs)
     model_tie = np.abs(m) <= epsilon
     human_tie = h == 0
     decided = ~human_tie & ~model_tie
@@ -97,23 +94,31 @@ def tie_stats(labels, diffs, epsilon: float) -> TieStats:
     )
 
 
+def right_counts_by_tie_prefix(h: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs sorted by |m| (stable); -> (sorted |m| (N,), right (N+1,)): right[k] = C + T_hm
+    when exactly the first k pairs of that order are model ties."""
+    order = np.argsort(np.abs(m), kind="stable")
+    a, h, m = np.abs(m)[order], h[order], m[order]
+    ties_in = np.r_[0, np.cumsum(h == 0)]  # human ties among the first k -> T_hm
+    concordant = (h != 0) & (h * m > 0)
+    right_out = concordant.sum() - np.r_[0, np.cumsum(concordant)]  # concordant after k -> C
+    return a, ties_in + right_out
+
+
 def _calibrated(h: np.ndarray, m: np.ndarray) -> tuple[float, float]:
-    """max over epsilon in {|m_i|} of acc_eq, by cumulative counts over sorted |m|: O(N log N)."""
-    a = np.abs(m)
-    order = np.argsort(a, kind="stable")
-    a, h, m = a[order], h[order], m[order]
-    tie_cum = np.cumsum(h == 0)  # human ties with |m| <= a[i] -> T_hm
-    right = (h != 0) & (h * m > 0)
-    right_after = right.sum() - np.cumsum(right)  # concordant pairs with |m| > a[i] -> C
-    last = np.r_[a[1:] != a[:-1], True]  # the last index of each distinct |m|
-    acc = (tie_cum + right_after)[last] / len(a)
-    best = int(np.argmax(acc))  # first maximum: the smallest such epsilon
-    return float(acc[best]), float(a[last][best])
+    """max of acc_eq over epsilon in {0} U {|m_i|}, O(N log N)."""
+    a, right = right_counts_by_tie_prefix(h, m)
+    ends = np.r_[a[1:] != a[:-1], True]  # the last pair of each distinct |m| (a is sorted)
+    eps = a[ends] if a[0] == 0 else np.r_[0.0, a[ends]]  # (K,) ascending candidates
+    k = np.searchsorted(a, eps, side="right")  # pairs with |m| <= eps: a whole group
+    acc = right[k] / len(a)
+    best = int(np.argmax(acc))  # the first maximum: the smallest such epsilon
+    return float(acc[best]), float(eps[best])
 
 
 def accuracy_with_ties(labels, diffs, epsilon: float | None = None) -> tuple[float, float]:
     """(acc_eq, epsilon used); epsilon=None calibrates it (see the module docstring)."""
-    h, m = _arrays(labels, diffs)
+    h, m = as_arrays(labels, diffs)
     if h.size == 0:
         return float("nan"), float("nan")
     if epsilon is None:
@@ -127,118 +132,45 @@ def kendall_tau_with_ties(labels, diffs, epsilon: float | None = None) -> tuple[
     return 2 * acc - 1, eps
 
 
+# -- correlations with human scores (scipy.stats) -------------------------------------------
+
 def rankdata(x) -> np.ndarray:
-    """Ranks 1..n, ties given their average rank (as scipy.stats.rankdata 'average')."""
-    x = np.asarray(x, dtype=np.float64).reshape(-1)
-    order = np.argsort(x, kind="stable")
-    sorted_x = x[order]
-    starts = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
-    group = np.cumsum(starts) - 1  # (n,) group id in sorted order
-    first = np.flatnonzero(starts)
-    counts = np.diff(np.r_[first, len(x)])
-    avg = first + (counts + 1) / 2.0  # 1-based average rank of each group
-    ranks = np.empty(len(x))
-    ranks[order] = avg[group]
-    return ranks
+    """Ranks 1..n, ties given their average rank."""
+    from scipy.stats import rankdata as _rankdata
+
+    return _rankdata(np.asarray(x, dtype=np.float64).reshape(-1), method="average")
 
 
-def pearson(x, y) -> float:
-    """PLCC; nan when either side is constant or fewer than 2 values."""
+def _pair(x, y) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both as float64 (n,); None when a correlation is undefined (n < 2 or a constant)."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if x.shape != y.shape:
         raise ValueError(f"x {x.shape} and y {y.shape} differ in length")
-    if x.size < 2:
-        return float("nan")
-    xc, yc = x - x.mean(), y - y.mean()
-    denom = np.sqrt((xc @ xc) * (yc @ yc))
-    return float(xc @ yc / denom) if denom > 0 else float("nan")
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None  # scipy would warn and return nan
+    return x, y
+
+
+def pearson(x, y) -> float:
+    """PLCC; nan when either side is constant or fewer than 2 values."""
+    from scipy.stats import pearsonr
+
+    xy = _pair(x, y)
+    return float(pearsonr(*xy).statistic) if xy else float("nan")
 
 
 def spearman(x, y) -> float:
     """SRCC: Pearson of average ranks."""
-    return pearson(rankdata(x), rankdata(y))
+    from scipy.stats import spearmanr
+
+    xy = _pair(x, y)
+    return float(spearmanr(*xy).statistic) if xy else float("nan")
 
 
-# -- grouped reports -----------------------------------------------------------------------
+def kendall(x, y) -> float:
+    """KRCC, tau-b (ties in either side corrected)."""
+    from scipy.stats import kendalltau
 
-ALL = "all"
-
-
-def pair_metrics(labels, diffs, tie_threshold: float = 0.5,
-                 epsilon: float | None = None) -> dict[str, float]:
-    h, m = _arrays(labels, diffs)
-    acc_eq, eps = accuracy_with_ties(h, m, epsilon)
-    return {
-        "n": int(h.size), "ties": int(np.sum(h == 0)),
-        "acc_no_ties": pairwise_accuracy(h, m),
-        "acc_tie_threshold": pairwise_accuracy_tie_threshold(h, m, tie_threshold),
-        "acc_with_ties": acc_eq, "tau_with_ties": 2 * acc_eq - 1, "epsilon": eps,
-    }
-
-
-def _group_key(row: dict) -> tuple[str, str]:
-    # mined negatives are a construction, not a human label: never mixed into a human metric
-    suffix = "[negative]" if row.get("kind") == "negative" else ""
-    return str(row["dataset"]), f"{row['dimension']}{suffix}"
-
-
-def evaluate_pairs(rows: Sequence[dict], diffs, tie_threshold: float = 0.5,
-                   epsilon: float | None = None) -> dict[str, dict[str, dict[str, float]]]:
-    """{dataset: {dimension: metrics}} plus {"all": {dimension: metrics}} over every dataset.
-
-    rows: pairs-file rows; diffs[i] = reward(rows[i].chosen) - reward(rows[i].rejected) for
-    rows[i].dimension. Negative rows are reported as "<dimension>[negative]"."""
-    d = np.asarray(diffs, dtype=np.float64).reshape(-1)
-    if len(rows) != d.size:
-        raise ValueError(f"{len(rows)} rows but {d.size} diffs")
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        dataset, dim = _group_key(row)
-        groups[(dataset, dim)].append(i)
-        groups[(ALL, dim)].append(i)
-    labels = np.array([0 if r["tie"] else 1 for r in rows], dtype=np.int64)
-    report: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
-    for (dataset, dim), idx in sorted(groups.items()):
-        report[dataset][dim] = pair_metrics(labels[idx], d[idx], tie_threshold, epsilon)
-    return dict(report)
-
-
-def evaluate_scores(datasets: Sequence[str], dimensions: Sequence[str], human, predicted
-                    ) -> dict[str, dict[str, dict[str, float]]]:
-    """{dataset: {dimension: {"n", "srcc", "plcc"}}} for score datasets (e.g. MOS)."""
-    h = np.asarray(human, dtype=np.float64).reshape(-1)
-    p = np.asarray(predicted, dtype=np.float64).reshape(-1)
-    if not len(datasets) == len(dimensions) == h.size == p.size:
-        raise ValueError("datasets, dimensions, human and predicted differ in length")
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, key in enumerate(zip(datasets, dimensions, strict=True)):
-        groups[key].append(i)
-    report: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
-    for (dataset, dim), idx in sorted(groups.items()):
-        report[dataset][dim] = {"n": len(idx), "srcc": spearman(h[idx], p[idx]),
-                                "plcc": pearson(h[idx], p[idx])}
-    return dict(report)
-
-
-def _cell(value) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if value != value:  # nan
-        return "-"
-    return f"{value:.4f}"
-
-
-def format_report(report: dict[str, dict[str, dict[str, float]]]) -> str:
-    """A fixed-width table, one line per dataset x dimension; accuracies in [0, 1]."""
-    metrics = sorted({k for dims in report.values() for m in dims.values() for k in m},
-                     key=lambda k: (k not in ("n", "ties"), k))
-    head = ["dataset", "dimension", *metrics]
-    body = [[dataset, dim, *(_cell(m.get(k, float("nan"))) for k in metrics)]
-            for dataset, dims in report.items() for dim, m in dims.items()]
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in [head, *body]]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    xy = _pair(x, y)
+    return float(kendalltau(*xy).statistic) if xy else float("nan")

@@ -38,8 +38,10 @@ def test_the_training_workflow_end_to_end(tmp_path):
     res = _ok(["eval", "--model", str(run), "--pairs", str(tmp_path / "pairs.jsonl"),
                "--videos-root", str(root), "--cache", str(cache), "--json"])
     evaluated = json.loads(res.stdout)
-    assert evaluated["pairs"]["evaluated"] == evaluated["pairs"]["read"]
-    assert 0.0 <= evaluated["headline"]["acc_no_ties"] <= 1.0
+    assert evaluated["models"][0]["evaluated"] == evaluated["pairs_read"]
+    headline = [r for r in evaluated["records"] if r["metric"] == "acc_no_ties"
+                and (r["dataset"], r["dimension"], r["convention"]) == ("all", "all", "cleverward")]
+    assert len(headline) == 1 and 0.0 <= headline[0]["value"] <= 1.0
     _ok(["score-dir", str(root), "--prompts", str(root / "prompts.jsonl"),
          "--model", str(run), "--out", str(tmp_path / "scores.jsonl"), "--cache", str(cache),
          "-q"])

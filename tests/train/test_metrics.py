@@ -9,9 +9,7 @@ import pytest
 
 from cleverward.train.metrics import (
     accuracy_with_ties,
-    evaluate_pairs,
-    evaluate_scores,
-    format_report,
+    kendall,
     kendall_tau_with_ties,
     pairwise_accuracy,
     pairwise_accuracy_tie_threshold,
@@ -49,7 +47,8 @@ def test_tie_stats_at_an_epsilon():
 
 
 def test_accuracy_with_ties_calibrated():
-    # eps over {0.1, 0.2, 0.3, 0.5, 0.8}: acc = 3/5, 3/5, 4/5, 3/5, 2/5 -> 0.8 at eps 0.3
+    # eps over {0 (no tie), 0.1, 0.2, 0.3, 0.5, 0.8}: acc = 2/5, 3/5, 3/5, 4/5, 3/5, 2/5
+    # -> 0.8 at eps 0.3
     acc, eps = accuracy_with_ties(H, M)
     assert (acc, eps) == (pytest.approx(0.8), pytest.approx(0.3))
     tau, _ = kendall_tau_with_ties(H, M)
@@ -60,8 +59,29 @@ def test_accuracy_with_ties_calibrated():
 def test_calibration_with_repeated_differences():
     # |m| = 0.5 twice: a tie (right only as a model tie) and a decided pair (right only if not)
     acc, eps = accuracy_with_ties([0, 1, 1], [0.5, -0.5, 2.0])
-    # eps 0.5: Thm 1, Tm 1, C 1 -> 2/3; eps 2.0: Thm 1, Tm 2 -> 1/3
+    # eps 0: Th 1, D 1, C 1 -> 1/3; eps 0.5: Thm 1, Tm 1, C 1 -> 2/3; eps 2.0: Thm 1, Tm 2 -> 1/3
     assert (acc, eps) == (pytest.approx(2 / 3), 0.5)
+
+
+def test_calibration_never_splits_equal_differences():
+    # |m| = 0.5 for a human tie and a concordant pair, then a tie at 0.9. Real thresholds:
+    # eps 0: C 1, Th 2 -> 1/3; eps 0.5: Thm 1, Tm 1, Th 1 -> 1/3; eps 0.9: Thm 2, Tm 1 -> 2/3.
+    # Tying only the first 0.5 pair (no epsilon does that) would give Thm 1, C 1, Th 1 = 2/3 at
+    # 0.5: a splitting implementation reports eps 0.5; the correct one 0.9.
+    assert accuracy_with_ties([0, 1, 0], [0.5, 0.5, 0.9]) == (pytest.approx(2 / 3), 0.9)
+    # and one where the figure itself changes: h [0, 1], m [0.5, 0.5]: eps 0 -> Th 1, C 1;
+    # eps 0.5 -> Thm 1, Tm 1: 1/2 either way (splitting would claim Thm 1 + C 1 = 1.0)
+    assert accuracy_with_ties([0, 1], [0.5, 0.5]) == (0.5, 0.0)
+    # the no-tie state wins on its own: h [1, 1, 0], m [0.1, 0.2, 0.3] -> C 2, Th 1 at eps 0
+    assert accuracy_with_ties([1, 1, 0], [0.1, 0.2, 0.3]) == (pytest.approx(2 / 3), 0.0)
+
+
+def test_tie_threshold_boundary_is_strict():
+    # a tie exactly at the threshold is wrong (|d| < threshold), just under is right
+    assert pairwise_accuracy_tie_threshold([0, 0], [0.5, -0.4999], threshold=0.5) == 0.5
+    assert pairwise_accuracy_tie_threshold([0], [0.0], threshold=0.0) == 0.0
+    # calibrated epsilon is inclusive: |d| <= eps ties, so eps = 0.5 ties the 0.5 pair
+    assert tie_stats([0], [0.5], 0.5).Thm == 1 and tie_stats([0], [0.5], 0.4999).Th == 1
 
 
 def test_rankdata_and_correlations():
@@ -71,38 +91,12 @@ def test_rankdata_and_correlations():
     assert pearson([1, 2, 3], [1, 2, 4]) == pytest.approx(math.sqrt(27 / 28))
     assert spearman([1, 2, 3], [9, 5, 1]) == pytest.approx(-1.0)
     assert math.isnan(pearson([1, 1, 1], [1, 2, 3]))
-
-
-def _rows():
-    def row(dataset, dimension, tie=False, kind="vote"):
-        return {"dataset": dataset, "dimension": dimension, "tie": tie, "kind": kind}
-    return [row("gb", "overall"), row("gb", "overall"), row("gb", "overall", tie=True),
-            row("vf", "dynamism", kind="score"), row("vf", "textual_alignment", kind="negative")]
-
-
-def test_evaluate_pairs_groups_by_dataset_and_dimension():
-    report = evaluate_pairs(_rows(), [0.4, -0.1, 0.05, 1.0, 0.2], tie_threshold=0.1)
-    gb = report["gb"]["overall"]
-    assert (gb["n"], gb["ties"]) == (3, 1)
-    assert gb["acc_no_ties"] == pytest.approx(0.5)
-    assert gb["acc_tie_threshold"] == pytest.approx(2 / 3)  # 0.4 right, -0.1 wrong, 0.05 tie
-    assert set(report) == {"all", "gb", "vf"}
-    assert set(report["vf"]) == {"dynamism", "textual_alignment[negative]"}
-    assert report["all"]["overall"]["n"] == 3
-    text = format_report(report)
-    assert text.splitlines()[0].split()[:4] == ["dataset", "dimension", "n", "ties"]
-    assert "textual_alignment[negative]" in text
-    with pytest.raises(ValueError, match="5 rows but 2 diffs"):
-        evaluate_pairs(_rows(), [1, 2])
-
-
-def test_evaluate_scores_groups():
-    report = evaluate_scores(["t", "t", "t", "u", "u"], ["overall"] * 5,
-                             human=[1, 2, 3, 5, 4], predicted=[0.1, 0.2, 0.4, 0.3, 0.9])
-    assert report["t"]["overall"]["srcc"] == pytest.approx(1.0)
-    assert report["u"]["overall"]["srcc"] == pytest.approx(-1.0)
-    assert report["t"]["overall"]["n"] == 3
-    assert "srcc" in format_report(report)
+    # tau-b on (1,2,3,4) vs (1,3,2,4): 5 concordant, 1 discordant of 6 pairs -> 4/6
+    assert kendall([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(2 / 3)
+    # with a tie in y: (1,2,3) vs (1,1,2): nc 2, nd 0, ties only in y 1 ->
+    # 2 / sqrt((3 - 0) * (3 - 1)) = 2 / sqrt(6)
+    assert kendall([1, 2, 3], [1, 1, 2]) == pytest.approx(2 / math.sqrt(6))
+    assert math.isnan(spearman([1], [2]))
 
 
 def test_bad_inputs():
@@ -111,3 +105,4 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="differ in length"):
         pairwise_accuracy([1, 1], [1.0])
     assert np.isnan(accuracy_with_ties([], [])[0])
+
