@@ -159,3 +159,52 @@ class Chromium:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# Open every prompt, bring each image into view (so loading="lazy" fetches it) and wait until
+# it is decoded; then report what the page holds.
+INSPECT_JS = """(async () => {
+  const details = [...document.querySelectorAll('details.prompt')];
+  details.forEach(d => d.open = true);
+  const imgs = [...document.images];
+  for (const im of imgs) { im.scrollIntoView(); await im.decode().catch(() => null); }
+  window.scrollTo(0, 0);
+  return {
+    prompts: details.length,
+    clip_rows: details.map(d => d.querySelectorAll('tr').length - 1),
+    images: imgs.length,
+    loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+    svgs: document.querySelectorAll('svg').length,
+    no_preview: document.querySelectorAll('span.err').length,
+    title: document.title,
+  };
+})()"""
+
+
+def inspect_report(report: Path, shots: Path | None = None) -> dict:
+    """Load a report from disk in headless Chromium -> DOM facts, console errors, requested
+    URLs; with `shots`, save report-overview.png (the top) and report-prompts.png (the first
+    prompts opened, with their keyframe strips)."""
+    with Chromium() as browser:
+        browser.open(report.resolve().as_uri())
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            browser.screenshot(shots / "report-overview.png")
+        facts = browser.evaluate(INSPECT_JS)
+        if shots is not None:
+            browser.evaluate("document.querySelectorAll('details.prompt').forEach((d, i) => "
+                             "d.open = i < 3); document.getElementById('prompts')"
+                             ".scrollIntoView(); 0")
+            time.sleep(0.5)  # let the scroll settle before the capture
+            browser.screenshot(shots / "report-prompts.png")
+        facts["console_errors"] = browser.console_errors()
+        facts["urls"] = browser.requested_urls()
+    return facts
+
+
+if __name__ == "__main__":  # python -m tests.browser REPORT.html [SHOTS_DIR]
+    import sys
+
+    found = inspect_report(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    found["urls"] = sorted({u.split(",")[0][:40] for u in found["urls"]})
+    print(json.dumps({k: v for k, v in found.items() if k != "clip_rows"}, indent=1))
