@@ -52,6 +52,9 @@ DEFAULT_STYLES: tuple[GeneratorStyle, ...] = (
     GeneratorStyle("gamma", flicker=(0.8, 1.0), noise=(0.8, 1.0)),
 )
 
+# A fourth fair generator, for corpora that need more clips (e.g. 4 x 50 = 200).
+EXTRA_STYLE = GeneratorStyle("delta", blur=(0.1, 0.4), noise=(0.0, 0.1))
+
 
 def build_corpus(out_dir: str | Path, n_prompts: int = 20,
                  styles: tuple[GeneratorStyle, ...] = DEFAULT_STYLES, frames: int = 16,
@@ -92,8 +95,10 @@ def defective(styles: tuple[GeneratorStyle, ...] = DEFAULT_STYLES) -> str:
     return max(styles, key=lambda s: sum(s.flicker) + sum(s.noise)).name
 
 
-if __name__ == "__main__":  # python -m cleverward.train.compare.corpus OUT [N_PROMPTS]
+if __name__ == "__main__":  # python -m cleverward.train.compare.corpus OUT [N_PROMPTS [4]]
     import sys
 
-    n = build_corpus(sys.argv[1], *(int(a) for a in sys.argv[2:3]))
+    four = len(sys.argv) > 3 and sys.argv[3] == "4"
+    n = build_corpus(sys.argv[1], *(int(a) for a in sys.argv[2:3]),
+                     styles=DEFAULT_STYLES + (EXTRA_STYLE,) if four else DEFAULT_STYLES)
     print(f"{n} clips -> {sys.argv[1]}")

@@ -32,7 +32,8 @@ table{border-collapse:collapse;margin:8px 0}td,th{padding:3px 8px;border-bottom:
 text-align:right}th{background:#f6f6f6}td.t,th.t{text-align:left}
 details.prompt{margin:2px 0;border:1px solid #e4e4e4;border-radius:4px;padding:2px 8px}
 details.prompt summary{cursor:pointer}.muted{color:#777}.err{color:#b00}
-img.strip{display:block;image-rendering:auto}.svg svg{max-width:100%;height:auto}
+img.strip{display:block}.svg svg{max-width:100%;height:auto}
+.row{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}
 """
 FILTER_JS = """
 document.getElementById('filter').addEventListener('input', function (e) {
@@ -100,8 +101,8 @@ def _ratings_section(result: dict) -> str:
     return (f"<h2 id=ratings>Ratings</h2><p class=muted>Bradley-Terry theta (log-odds units, "
             f"mean 0; rank in brackets) and Elo, with {level}% intervals from "
             f"{result['bootstrap']} bootstrap resamples of the prompts (seed {result['seed']})."
-            f"</p>{_table(header, rows, left=1)}"
-            f"<div class=svg>{plots.ratings(result['bradley_terry'], gens, metrics)}</div>")
+            f"</p><div class=row>{_table(header, rows, left=1)}"
+            f"<div class=svg>{plots.ratings(result['bradley_terry'], gens, metrics)}</div></div>")
 
 
 def _winrate_section(result: dict) -> str:
@@ -113,8 +114,8 @@ def _winrate_section(result: dict) -> str:
                            if by[a, b].rate is not None else "-" for b in gens] for a in gens]
     return (f"<h2 id=winrates>Win rates</h2><p class=muted>Overall score, row beats column, over "
             f"the prompts both answered (count in brackets); ties: {escape(result['ties'])}.</p>"
-            f"{_table([''] + [escape(g) for g in gens], rows)}"
-            f"<div class=svg>{plots.win_matrix(matrix, gens)}</div>")
+            f"<div class=row>{_table([''] + [escape(g) for g in gens], rows)}"
+            f"<div class=svg>{plots.win_matrix(matrix, gens)}</div></div>")
 
 
 def _eval_section(records: list[dict]) -> str:
@@ -206,10 +207,12 @@ def build_report(cfg: ReportConfig) -> ReportSummary:
             f" {result['prompts']} prompts, {result['clips']} clips; {result['failed_rows']} "
             f"failed rows left out.</p>")
     sections = [head, _ratings_section(result), _winrate_section(result),
-                "<h2 id=dimensions>Mean score per metric</h2><div class=svg>"
-                + plots.dimension_bars(table.values, table.generators, table.metrics) + "</div>",
-                "<h2 id=histograms>Score histograms</h2><div class=svg>"
-                + plots.histograms(table.values, table.generators, table.metrics) + "</div>"]
+                "<h2 id=dimensions>Mean score per metric, and score histograms</h2>"
+                "<div class=row><div class=svg>"
+                + plots.dimension_bars(table.values, table.generators, table.metrics)
+                + "</div><div class=svg>"
+                + plots.histograms(table.values, table.generators, table.metrics)
+                + "</div></div>"]
     if records:
         sections.append(_eval_section(records))
     if result["agreement"]:

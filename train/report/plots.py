@@ -33,6 +33,11 @@ def to_svg(fig) -> str:
     return text[text.index("<svg"):]
 
 
+def _legend_above(ax, n: int) -> None:
+    ax.legend(fontsize=7, frameon=False, ncol=min(6, n), loc="lower center",
+              bbox_to_anchor=(0.5, 1.0))
+
+
 def histograms(values: np.ndarray, generators: list[str], metrics: list[str]) -> str:
     """One panel per metric: the distribution of clip scores (values (M, G, P)) per generator."""
     plt = _pyplot()
@@ -85,7 +90,7 @@ def ratings(bt: dict[str, list[dict]], generators: list[str], metrics: list[str]
     ax.axhline(0, color="grey", linewidth=0.6)
     ax.set_xticks(range(len(metrics)), [SHORT.get(m, m) for m in metrics])
     ax.set_ylabel("Bradley-Terry theta")
-    ax.legend(fontsize=7, frameon=False, ncol=min(4, len(generators)))
+    _legend_above(ax, len(generators))
     return to_svg(fig)
 
 
@@ -101,5 +106,5 @@ def dimension_bars(values: np.ndarray, generators: list[str], metrics: list[str]
         ax.bar(x, np.nan_to_num(means[:, g]), width=width, label=name)
     ax.set_xticks(range(len(metrics)), [SHORT.get(m, m) for m in metrics])
     ax.set_ylabel("mean score over prompts")
-    ax.legend(fontsize=7, frameon=False, ncol=min(4, len(generators)))
+    _legend_above(ax, len(generators))
     return to_svg(fig)
