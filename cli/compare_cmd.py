@@ -93,16 +93,17 @@ def print_tables(result: dict) -> None:
 
 
 def _dimension_table(console, result: dict, level: str) -> None:
+    """One row per metric, generators as columns in their overall order."""
     from rich.table import Table
 
     t = Table(title=f"Bradley-Terry theta by metric ({level} intervals; rank in brackets)")
-    t.add_column("generator")
-    by_metric = {m: {r["generator"]: r for r in rs} for m, rs in result["bradley_terry"].items()}
+    t.add_column("metric")
+    order = [r["generator"] for r in result["bradley_terry"]["overall"]]
+    for g in order:
+        t.add_column(g)
     for m in result["metrics"]:
-        t.add_column(SHORT.get(m, m))
-    for g in result["generators"]:
-        t.add_row(g, *(f"({by_metric[m][g]['rank']}) {_ci(by_metric[m][g], 2)}"
-                       for m in result["metrics"]))
+        by = {r["generator"]: r for r in result["bradley_terry"][m]}
+        t.add_row(SHORT.get(m, m), *(f"({by[g]['rank']}) {_ci(by[g], 2)}" for g in order))
     console.print(t)
 
 

@@ -29,7 +29,7 @@ CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}td,th{padding:3px 8px;border-bottom:1px solid #eee;
-text-align:right}th{background:#f6f6f6}td.t,th.t{text-align:left}
+text-align:right;white-space:nowrap}.scroll{overflow-x:auto;max-width:100%}th{background:#f6f6f6}td.t,th.t{text-align:left}
 details.prompt{margin:2px 0;border:1px solid #e4e4e4;border-radius:4px;padding:2px 8px}
 details.prompt summary{cursor:pointer}.muted{color:#777}.err{color:#b00}
 img.strip{display:block}.svg svg{max-width:100%;height:auto}
@@ -81,7 +81,7 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
                        for i, v in enumerate(values))
 
     body = "".join(f"<tr>{cells('td', r)}</tr>" for r in rows)
-    return f"<table><tr>{cells('th', header)}</tr>{body}</table>"
+    return f"<div class=scroll><table><tr>{cells('th', header)}</tr>{body}</table></div>"
 
 
 def _ci(r: dict, digits: int = 2, sign: str = "+") -> str:
@@ -90,18 +90,20 @@ def _ci(r: dict, digits: int = 2, sign: str = "+") -> str:
 
 
 def _ratings_section(result: dict) -> str:
+    """One row per metric (and Elo), generators as columns in their overall order."""
     metrics, gens = result["metrics"], result["generators"]
-    by = {m: {r["generator"]: r for r in result["bradley_terry"][m]} for m in metrics}
-    elo = {r["generator"]: r for r in result["elo"]}
     order = [r["generator"] for r in result["bradley_terry"]["overall"]]
-    rows = [[escape(g), _ci(elo[g], 0, "")] + [f"({by[m][g]['rank']}) {_ci(by[m][g])}"
-                                           for m in metrics] for g in order]
-    header = ["generator", "Elo (overall)"] + [plots.SHORT.get(m, m) for m in metrics]
+    rows = []
+    for m in metrics:
+        by = {r["generator"]: r for r in result["bradley_terry"][m]}
+        rows.append([plots.SHORT.get(m, m)] + [f"({by[g]['rank']}) {_ci(by[g])}" for g in order])
+    elo = {r["generator"]: r for r in result["elo"]}
+    rows.append(["Elo, overall"] + [f"({elo[g]['rank']}) {_ci(elo[g], 0, '')}" for g in order])
     level = round(100 * result["level"])
     return (f"<h2 id=ratings>Ratings</h2><p class=muted>Bradley-Terry theta (log-odds units, "
-            f"mean 0; rank in brackets) and Elo, with {level}% intervals from "
+            f"mean 0; rank in brackets) per metric, and Elo, with {level}% intervals from "
             f"{result['bootstrap']} bootstrap resamples of the prompts (seed {result['seed']})."
-            f"</p><div class=row>{_table(header, rows, left=1)}"
+            f"</p><div class=row>{_table(['metric'] + [escape(g) for g in order], rows)}"
             f"<div class=svg>{plots.ratings(result['bradley_terry'], gens, metrics)}</div></div>")
 
 
@@ -156,9 +158,9 @@ def _prompt_block(prompt: str, clips: list[ScoredClip], metrics: list[str],
     rows = []
     for rank, c in enumerate(ranked, start=1):
         dims = [f"{c.scores[m]:+.3f}" if m in c.scores else "-" for m in metrics]
-        rows.append([str(rank), escape(c.generator), escape(c.video), *dims,
-                     _strip_cell(thumbs.get(c.video))])
-    header = ["#", "generator", "video", *[plots.SHORT.get(m, m) for m in metrics], "keyframes"]
+        rows.append([str(rank), _strip_cell(thumbs.get(c.video)), escape(c.generator), *dims,
+                     escape(c.video)])
+    header = ["#", "keyframes", "generator", *[plots.SHORT.get(m, m) for m in metrics], "video"]
     best = escape(ranked[0].generator)
     key = escape(prompt.lower(), quote=True)
     return (f'<details class=prompt data-prompt="{key}"><summary>{escape(prompt)} '
