@@ -157,3 +157,11 @@ def test_agreement_by_hand():
     assert found.kendall_tau == pytest.approx(0.2)
     assert (found.pairs, found.agree, found.tied_pairs) == (4, 3, 0)
     assert found.pairwise_agreement == pytest.approx(0.75)
+
+
+def test_equal_ratings_share_a_rank():
+    """Every prompt tied between all three: theta = 0 for each, so each is ranked 1."""
+    values = np.ones((3, 5))  # (G, P)
+    rows = bt_ratings(["a", "b", "c"], values, "half", 1.0, resample_prompts(5, 20, seed=0))
+    assert [r.rank for r in rows] == [1, 1, 1]
+    assert all(abs(r.value) < 1e-9 for r in rows)

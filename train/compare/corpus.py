@@ -95,10 +95,19 @@ def defective(styles: tuple[GeneratorStyle, ...] = DEFAULT_STYLES) -> str:
     return max(styles, key=lambda s: sum(s.flicker) + sum(s.noise)).name
 
 
-if __name__ == "__main__":  # python -m cleverward.train.compare.corpus OUT [N_PROMPTS [4]]
-    import sys
+def main() -> None:
+    import argparse
 
-    four = len(sys.argv) > 3 and sys.argv[3] == "4"
-    n = build_corpus(sys.argv[1], *(int(a) for a in sys.argv[2:3]),
-                     styles=DEFAULT_STYLES + (EXTRA_STYLE,) if four else DEFAULT_STYLES)
-    print(f"{n} clips -> {sys.argv[1]}")
+    ap = argparse.ArgumentParser(description="Render a generator-comparison corpus.")
+    ap.add_argument("out")
+    ap.add_argument("--prompts", type=int, default=20)
+    ap.add_argument("--generators", type=int, choices=(3, 4), default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    styles = DEFAULT_STYLES + (EXTRA_STYLE,) if args.generators == 4 else DEFAULT_STYLES
+    n = build_corpus(args.out, args.prompts, styles=styles, seed=args.seed)
+    print(f"{n} clips -> {args.out}")
+
+
+if __name__ == "__main__":  # python -m cleverward.train.compare.corpus OUT [--prompts N] ...
+    main()

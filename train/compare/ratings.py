@@ -88,7 +88,7 @@ class Rating:
     value: float
     ci_low: float
     ci_high: float
-    rank: int  # 1 = best by the point estimate
+    rank: int  # 1 = best by the point estimate; equal estimates share a rank
 
     def to_json(self) -> dict:
         return {"generator": self.generator, "value": round(self.value, 4),
@@ -99,11 +99,11 @@ class Rating:
 def _ratings(generators: list[str], point: np.ndarray, reps: np.ndarray,
              level: float) -> list[Rating]:
     lo, hi = np.nanpercentile(reps, [50 * (1 - level), 50 * (1 + level)], axis=0)  # (G,) each
-    order = np.argsort(-np.nan_to_num(point, nan=-np.inf), kind="stable")
-    rank = np.empty(len(generators), int)
-    rank[order] = np.arange(1, len(generators) + 1)
+    # Competition ranking: 1 + how many are clearly better, so equal ratings share a rank.
+    p = np.nan_to_num(point, nan=-np.inf)
+    rank = 1 + (p[None, :] > p[:, None] + 1e-9).sum(1)  # (G,)
     return sorted((Rating(g, float(point[i]), float(lo[i]), float(hi[i]), int(rank[i]))
-                   for i, g in enumerate(generators)), key=lambda r: r.rank)
+                   for i, g in enumerate(generators)), key=lambda r: (r.rank, -r.value))
 
 
 def resample_prompts(n_prompts: int, rounds: int, seed: int) -> np.ndarray:
