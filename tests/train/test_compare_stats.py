@@ -165,3 +165,11 @@ def test_equal_ratings_share_a_rank():
     rows = bt_ratings(["a", "b", "c"], values, "half", 1.0, resample_prompts(5, 20, seed=0))
     assert [r.rank for r in rows] == [1, 1, 1]
     assert all(abs(r.value) < 1e-9 for r in rows)
+
+
+def test_elo_one_rating_period_per_prompt():
+    """Three players, one prompt: A > B > C. All three games use the starting ratings (1000,
+    expected 0.5 each): A wins twice, +8 +8 = 1016; B wins one, loses one: 1000; C 984."""
+    values = np.array([[3.0], [2.0], [1.0]])  # (G, P)
+    wins, games = prompt_games(values, "half")
+    np.testing.assert_allclose(elo(np.array([[0]]), wins, games, k=16.0)[0], [1016, 1000, 984])

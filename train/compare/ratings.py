@@ -10,8 +10,8 @@ Bradley-Terry: P(i beats j) = pi_i / (pi_i + pi_j), fitted by maximum likelihood
 mean 0 (natural-log units: theta_i - theta_j is the log-odds that i beats j). A generator that
 wins (or loses) every game has no finite MLE, so `prior` virtual ties per pair that met are
 added (prior=0: the plain MLE).
-Elo: online updates r_i += k (s - 1 / (1 + 10^((r_j - r_i) / 400))) over the games in prompt
-order, from 1000.
+Elo: online updates r_i += k (s - 1 / (1 + 10^((r_j - r_i) / 400))) from 1000, prompt by
+prompt in file order (each prompt one rating period).
 """
 
 from __future__ import annotations
@@ -62,24 +62,19 @@ def fit_bt(wins: np.ndarray, games: np.ndarray, prior: float = 1.0, tol: float =
 
 
 def elo(order: np.ndarray, wins: np.ndarray, games: np.ndarray, k: float = 16.0) -> np.ndarray:
-    """Online Elo over prompts taken in `order` (B, L) of prompt indices (one row per replicate);
-    within a prompt the games go pair by pair (i < j). -> ratings (B, G)."""
-    b, g = order.shape[0], wins.shape[1]
-    r = np.full((b, g), ELO_BASE)
-    rows = np.arange(b)
-    pairs = list(zip(*np.triu_indices(g, 1), strict=True))
+    """Online Elo over prompts taken in `order` (B, L) of prompt indices, one row per replicate.
+    A prompt is one rating period: each of its games is scored against the ratings at its
+    start and the changes are summed (so the order of pairs within a prompt does not matter).
+    -> ratings (B, G)."""
+    # float32: the loop is bound by B * G * G exponentials per prompt, and ratings need no more.
+    r = np.full((order.shape[0], wins.shape[1]), ELO_BASE, np.float32)  # (B, G)
+    wins, games = wins.astype(np.float32), games.astype(np.float32)
+    c = np.float32(np.log(10) / ELO_SCALE)
     for step in range(order.shape[1]):
         p = order[:, step]  # (B,)
-        for i, j in pairs:
-            played = games[p, i, j] > 0  # (B,)
-            if not played.any():
-                continue
-            s = wins[p, i, j]  # (B,) 1, 0.5 or 0 for i
-            expected = 1.0 / (1.0 + 10 ** ((r[rows, j] - r[rows, i]) / ELO_SCALE))
-            delta = np.where(played, k * (s - expected), 0.0)
-            r[:, i] += delta
-            r[:, j] -= delta
-    return r
+        expected = 1 / (1 + np.exp(c * (r[:, None, :] - r[:, :, None])))  # (B, G, G): i vs j
+        r += np.float32(k) * (games[p] * (wins[p] - expected)).sum(-1)
+    return r.astype(float)
 
 
 @dataclass(frozen=True)
