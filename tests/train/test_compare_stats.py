@@ -173,3 +173,12 @@ def test_elo_one_rating_period_per_prompt():
     values = np.array([[3.0], [2.0], [1.0]])  # (G, P)
     wins, games = prompt_games(values, "half")
     np.testing.assert_allclose(elo(np.array([[0]]), wins, games, k=16.0)[0], [1016, 1000, 984])
+
+
+def test_bt_generator_without_games_is_nan_and_harmless():
+    """C played nobody (as in a bootstrap replicate that drew none of its prompts): its theta is
+    NaN and A, B get what they get alone: A beats B 3 of 4 -> theta = (+ln 3 / 2, -ln 3 / 2)."""
+    w, n = _record({(0, 1): (3, 4)}, 3)
+    theta = fit_bt(w, n, prior=0.0)
+    assert np.isnan(theta[2])
+    np.testing.assert_allclose(theta[:2], [math.log(3) / 2, -math.log(3) / 2], atol=1e-8)

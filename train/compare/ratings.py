@@ -48,8 +48,9 @@ def fit_bt(wins: np.ndarray, games: np.ndarray, prior: float = 1.0, tol: float =
     played = n.sum(-1) > 0  # (..., G)
     pi = np.where(played, 1.0, np.nan)
     for _ in range(max_iter):
-        denom = (n / (pi[..., :, None] + pi[..., None, :])).sum(-1)  # (..., G)
         with np.errstate(invalid="ignore", divide="ignore"):
+            pair = pi[..., :, None] + pi[..., None, :]  # (..., G, G); NaN beside a non-player
+            denom = np.where(n > 0, n / pair, 0.0).sum(-1)  # (..., G)
             new = np.where(played, total_wins / denom, np.nan)
             new = new / np.exp(np.nanmean(np.log(new), axis=-1, keepdims=True))  # geo-mean 1
         done = np.nanmax(np.abs(np.log(new) - np.log(pi))) < tol
