@@ -182,3 +182,17 @@ def test_bt_generator_without_games_is_nan_and_harmless():
     theta = fit_bt(w, n, prior=0.0)
     assert np.isnan(theta[2])
     np.testing.assert_allclose(theta[:2], [math.log(3) / 2, -math.log(3) / 2], atol=1e-8)
+
+
+def test_win_rate_matches_a_loop_on_random_discrete_scores():
+    """Scores drawn from 4 levels (many ties) with gaps, against a plain per-prompt count."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        a, b = (rng.integers(0, 4, 30).astype(float) for _ in range(2))
+        a[rng.random(30) < 0.2] = NAN
+        b[rng.random(30) < 0.2] = NAN
+        shared = [(x, y) for x, y in zip(a, b, strict=True) if not (np.isnan(x) or np.isnan(y))]
+        w = sum(x > y for x, y in shared)
+        t = sum(x == y for x, y in shared)
+        assert win_rate(a, b, "half") == (w, len(shared) - w - t, t,
+                                          (w + t / 2) / len(shared))
