@@ -51,3 +51,10 @@ bench: $(BASE_STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build dist *.egg-info
+
+# Headless Chromium for the report's browser test (tests/cli/test_report.py skips without it).
+# Idempotent: installs Debian's package only when /usr/bin/chromium is missing (needs root).
+.PHONY: browser
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)

@@ -9,11 +9,13 @@ import typer
 from cleverward.cli import (
     bench_cmd,
     bulk_cmd,
+    compare_cmd,
     eval_cmd,
     export_cmd,
     index_cmd,
     info_cmd,
     pairs_cmd,
+    report_cmd,
     score_cmd,
     synth_cmd,
     train_cmd,
@@ -56,6 +58,8 @@ train_cmd.register(app)
 eval_cmd.register(app)
 synth_cmd.register(app)
 bulk_cmd.register(app)
+compare_cmd.register(app)
+report_cmd.register(app)
 
 
 def main() -> None:

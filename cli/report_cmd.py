@@ -1,0 +1,65 @@
+"""`cleverward report SCORES [...] --videos DIR --out report.html`: one self-contained HTML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cleverward.cli.common import err, fail
+
+
+def report_command(
+    scores: Annotated[list[Path], typer.Argument(help="Score files (JSONL, CSV, Parquet).")],
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "report.html"),
+    videos: Annotated[Path | None, typer.Option(
+        "--videos", help="The scored folder (rows' video paths are relative to it): keyframe "
+                         "strips come from it.")] = None,
+    eval_file: Annotated[Path | None, typer.Option(
+        "--eval", help="Eval results JSON (a list of records) to show as a table.")] = None,
+    ties: Annotated[str, typer.Option("--ties", help="half | drop | loss")] = "half",
+    generator_from: Annotated[str, typer.Option("--generator-from",
+                                                help="auto | field | folder")] = "auto",
+    model: Annotated[str | None, typer.Option("--model", help="Whose rows to compare.")] = None,
+    bootstrap: Annotated[int, typer.Option("--bootstrap")] = 1000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    thumb_frames: Annotated[int, typer.Option("--thumb-frames",
+                                              help="Keyframes per clip.")] = 4,
+    thumb_width: Annotated[int, typer.Option("--thumb-width", help="Pixels per keyframe "
+                                                                   "(height 3/4 of it).")] = 96,
+    workers: Annotated[int, typer.Option("--workers", help="Decode threads.")] = 2,
+    title: Annotated[str, typer.Option("--title")] = "cleverward: generator comparison",
+) -> None:
+    """Ratings with intervals, the win-rate matrix, per-metric bars and histograms, eval results,
+    and per-prompt rankings with a keyframe strip per clip, in one HTML file that opens from disk
+    with no server and no network."""
+    from cleverward.train.compare.analysis import CompareConfig
+    from cleverward.train.compare.rows import CompareInputError
+    from cleverward.train.report.evals import EvalFileError
+    from cleverward.train.report.html import ReportConfig, build_report
+    from cleverward.train.report.thumbs import ThumbConfig
+
+    try:
+        cfg = ReportConfig(
+            compare=CompareConfig(scores=tuple(map(str, scores)), ties=ties,
+                                  generator_from=generator_from, model=model,
+                                  bootstrap=bootstrap, seed=seed),
+            out=str(out), videos=None if videos is None else str(videos),
+            eval_file=None if eval_file is None else str(eval_file),
+            thumbs=ThumbConfig(frames=thumb_frames, width=thumb_width,
+                               height=max(16, round(thumb_width * 3 / 4 / 2) * 2)),
+            workers=workers, title=title)
+        summary = build_report(cfg)
+    except (CompareInputError, EvalFileError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{out}: cannot write it ({exc.strerror or exc})")
+    missing = f", {summary.no_preview} without preview" if summary.no_preview else ""
+    err(f"{summary.prompts} prompts, {summary.clips} clips, {summary.thumbnails} keyframe strips"
+        f"{missing}, {summary.bytes / 1e6:.1f} MB -> {summary.out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_command)
