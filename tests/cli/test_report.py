@@ -86,3 +86,17 @@ def test_report_renders_in_chromium(corpus, tmp_path):
     shot = tmp_path / "shots" / "report-overview.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     assert (tmp_path / "shots" / "report-prompts.png").stat().st_size > 10_000
+
+
+def test_eval_json_output_is_read_as_its_records(tmp_path):
+    """`cleverward eval --json` writes {"records": [...], "models": ..., ...}: the report reads
+    the records and ignores the run details beside them."""
+    from cleverward.train.report.evals import EvalFileError, read_eval
+
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps({"records": [EVAL[0] | {"model": "default"}], "models": [],
+                                "pairs_read": 432}))
+    assert read_eval(path) == EVAL
+    path.write_text(json.dumps({"figures": EVAL}))
+    with pytest.raises(EvalFileError, match="expected `cleverward eval --json` output"):
+        read_eval(path)

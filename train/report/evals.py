@@ -1,6 +1,6 @@
-"""Eval results for the report: a JSON list of records {dataset, dimension, metric, convention,
-value, ci_low, ci_high, n}, as `cleverward eval` writes them; checked with errors naming the file
-and the record."""
+"""Eval results for the report: `cleverward eval --json` output (its "records"), or a bare JSON
+list of records {dataset, dimension, metric, convention, value, ci_low, ci_high, n}; checked,
+with errors naming the file and the record."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def read_eval(path: str | Path) -> list[dict]:
         raise EvalFileError(f"{path}: no such eval file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EvalFileError(f"{path}: not valid JSON ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("records"), list):
+        data = data["records"]  # `cleverward eval --json` output: records beside run details
     if not isinstance(data, list):
-        raise EvalFileError(f"{path}: expected a JSON list of eval records, got "
-                            f"{type(data).__name__}")
+        raise EvalFileError(f"{path}: expected `cleverward eval --json` output or a JSON list "
+                            f"of eval records, got {type(data).__name__}")
     return [_check(r, f"{path}: record {i}") for i, r in enumerate(data)]
