@@ -44,8 +44,16 @@ def _root(
     version: Annotated[bool, typer.Option(
         "--version", "-V", callback=_version, is_eager=True,
         help="Print the installed version and exit.")] = False,
+    local_rank: Annotated[int | None, typer.Option(
+        "--local_rank", "--local-rank", hidden=True,
+        help="Set by the deepspeed launcher, which puts --local_rank=N before the command.")
+    ] = None,
 ) -> None:
     """Contrastive video reward model: score, train, export and benchmark."""
+    if local_rank is not None:
+        import os
+
+        os.environ.setdefault("LOCAL_RANK", str(local_rank))
 
 
 score_cmd.register(app)

@@ -49,6 +49,7 @@ class PairTensors:
     video_errors: dict[str, str] = field(default_factory=dict)  # path -> why
     decoded: int = 0
     cache_hits: int = 0
+    decoded_per_rank: list = field(default_factory=list)  # under a launcher: each rank's share
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -76,18 +77,34 @@ def embed_pair_rows(
     pairs_dir: str | None = None, workers: int = 2, batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
 ) -> PairTensors:
-    """Embed every video and prompt the rows name, and index the rows into them."""
+    """Embed every video and prompt the rows name, and index the rows into them. Under a
+    launcher each rank embeds its share (every world-th video and prompt) and the ranks
+    exchange them, so N ranks decode each video once in total."""
+    from cleverward.train.distributed import gather_objects, gather_rows, world
+
+    rank, size = world()
     paths = row_paths(rows, videos_root, pairs_dir)
     unique = sorted({p for pair in paths for p in pair})
-    embedded = embed_videos([(p, p) for p in unique], model, cache, decode_cfg,
+    mine = unique[rank::size]
+    embedded = embed_videos([(p, p) for p in mine], model, cache, decode_cfg,
                             workers=workers, batch_size=batch_size, progress=progress)
-    ok = [p for p in unique if p in embedded.vectors]
-    prompts = sorted({str(r["prompt"]) for r in rows})
-    text = _encode_texts(model, cache, prompts)
     dv = int(model.video_encoder.dim)
-    video = np.stack([embedded.vectors[p] for p in ok]) if ok else np.zeros((0, dv), np.float32)
-    data = index_pair_rows(rows, paths, ok, embedded.errors, video, text)
-    data.decoded, data.cache_hits = embedded.decoded, embedded.cache_hits
+    local = np.stack([embedded.vectors.get(p, np.zeros(dv, np.float32)) for p in mine]) \
+        if mine else np.zeros((0, dv), np.float32)
+    table = gather_rows(local, len(unique))  # (len(unique), Dv), every rank
+    shared = gather_objects({"errors": embedded.errors, "decoded": embedded.decoded,
+                             "cache_hits": embedded.cache_hits})
+    errors = {k: v for part in shared for k, v in part["errors"].items()}
+    ok = [p for p in unique if p not in errors]
+    index = {p: i for i, p in enumerate(unique)}
+    video = table[[index[p] for p in ok]] if ok else np.zeros((0, dv), np.float32)
+    prompts = sorted({str(r["prompt"]) for r in rows})
+    text = gather_rows(_encode_texts(model, cache, prompts[rank::size]), len(prompts)) \
+        if size > 1 else _encode_texts(model, cache, prompts)
+    data = index_pair_rows(rows, paths, ok, errors, video, text)
+    data.decoded = sum(part["decoded"] for part in shared)
+    data.cache_hits = sum(part["cache_hits"] for part in shared)
+    data.decoded_per_rank = [part["decoded"] for part in shared]
     return data
 
 

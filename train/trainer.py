@@ -43,7 +43,12 @@ from cleverward.engine.embedding_cache import open_cache
 from cleverward.engine.model import RewardModel
 from cleverward.train.config import TrainConfig
 from cleverward.train.deepspeed_config import deepspeed_config_for
-from cleverward.train.distributed import ensure_process_group_env, is_main_process
+from cleverward.train.distributed import (
+    ensure_process_group_env,
+    init_distributed,
+    is_main_process,
+    sum_across_ranks,
+)
 from cleverward.train.features import PairTensors, embed_pair_rows
 from cleverward.train.metrics import pairwise_accuracy
 from cleverward.train.pairs_io import read_pairs
@@ -207,6 +212,8 @@ def _provenance(cfg, data, train_n, val_n, result, ds_config, init_cfg: Checkpoi
         "trainer": f"deepspeed {deepspeed.__version__}",
         "zero_stage": int(ds_config.get("zero_optimization", {}).get("stage", 0)),
         "world_size": int(os.environ.get("WORLD_SIZE", 1)), "seed": cfg.seed,
+        "embedding": {"decoded": data.decoded, "cache_hits": data.cache_hits,
+                      "decoded_per_rank": data.decoded_per_rank},
         "val_before": result.before, "val_best": result.best,
         "improved_on_init": result.best_epoch >= 0,
         "init_provenance": init_cfg.provenance,
@@ -254,6 +261,8 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
     model = RewardModel.from_pretrained(cfg.init_model)
     init_cfg = model.cfg
     torch.manual_seed(cfg.seed)
+    if ensure_process_group_env():
+        init_distributed()  # the ranks share the embedding work (features.embed_pair_rows)
     trainable, data = _prepare(cfg, rows, model, embed_progress)
     train_data, val_data = _split(cfg, data)
     engine, ds_config = start_engine(trainable, cfg)
@@ -359,6 +368,8 @@ def _train_epoch(engine, trainable: Trainable, data: PairTensors, cfg: TrainConf
         if progress:
             progress({"event": "step", "epoch": epoch, "loss": float(loss.detach()),
                       "acc": correct / max(decided, 1)})
+    # every rank's share, not rank 0's alone
+    total, n, correct, decided = sum_across_ranks([total, n, correct, decided])
     return {"loss": total / max(n, 1), "acc": correct / decided if decided else float("nan"),
             "steps": steps}
 
