@@ -12,6 +12,7 @@ from cleverward.cli import (
     info_cmd,
     pairs_cmd,
     score_cmd,
+    serve_cmd,
     synth_cmd,
     train_cmd,
 )
@@ -32,6 +33,7 @@ pairs_cmd.register(app)
 train_cmd.register(app)
 eval_cmd.register(app)
 synth_cmd.register(app)
+serve_cmd.register(app)
 
 
 def main() -> None:
