@@ -42,14 +42,14 @@ class ScoreOptions:
     all_pairs: bool = False
     differentiable: bool = False
     temperature: float = DEFAULT_TEMPERATURE  # smooth ConSE (differentiable only)
-    frames: int | None = None  # frames sampled per clip; None: the model's (config.json)
+    num_frames: int | None = None  # frames sampled per clip; None: the model's (config.json)
     memory_budget_mb: float = 1024.0
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
             raise ValueError(f"temperature: must be > 0, got {self.temperature}")
-        if self.frames is not None and not 1 <= self.frames <= 512:
-            raise ValueError(f"frames: must be in 1..512, got {self.frames}")
+        if self.num_frames is not None and not 1 <= self.num_frames <= 512:
+            raise ValueError(f"num_frames: must be in 1..512, got {self.num_frames}")
         if self.memory_budget_mb <= 0:
             raise ValueError(f"memory_budget_mb: must be > 0, got {self.memory_budget_mb}")
 
@@ -125,7 +125,7 @@ class FramesScorer:
     # -- the pipeline, in steps the server reuses ------------------------------------------
 
     def prepare(self, frames, opts: ScoreOptions, name: str = "frames") -> torch.Tensor:
-        return prepare_frames(frames, self.spec(opts.frames), name)
+        return prepare_frames(frames, self.spec(opts.num_frames), name)
 
     def embed(self, prepared: torch.Tensor, opts: ScoreOptions) -> torch.Tensor:
         """(B, N, H, W, 3) 0..255 -> (B, Dv) on the same device."""
@@ -168,7 +168,7 @@ class FramesScorer:
         return matrix[torch.arange(len(prompts), device=video.device), col]  # (B, K)
 
     def chunk_size(self, opts: ScoreOptions, dtype_bytes: int = 4) -> int:
-        spec = self.spec(opts.frames)
+        spec = self.spec(opts.num_frames)
         per_clip = spec.frames * spec.height * spec.width * 3 * dtype_bytes * ACTIVATION_FACTOR
         return max(1, int(opts.memory_budget_mb * 2**20 // per_clip))
 
@@ -212,7 +212,7 @@ def score_files(scorer: FramesScorer, paths: Sequence[str], prompts: Sequence[st
         raise ValueError("paths: give a non-empty list of video files or frame folders")
     paths = [str(p) for p in paths]
     prompts = check_prompts(prompts, len(paths), opts.all_pairs)
-    cfg = scorer.model.decode_config(frames=opts.frames)
+    cfg = scorer.model.decode_config(frames=opts.num_frames)
     k = len(SCORE_NAMES)
     shape = (len(paths), len(prompts), k) if opts.all_pairs else (len(paths), k)
     out = torch.full(shape, float("nan"), device=device)

@@ -114,7 +114,7 @@ class RewardModel:
         (B, T, 3, H, W), any T, H, W; sampled, scaled and cropped on its device as score-dir's
         decoders do. prompts: B strings (row-aligned -> scores (B,)) or, with all_pairs, P
         strings (-> (B, P)). differentiable: gradients reach float frames (smooth ConSE for
-        the default). options: temperature, frames, memory_budget_mb (frames_api.ScoreOptions).
+        the default). options: temperature, num_frames, memory_budget_mb (frames_api.ScoreOptions).
         """
         from cleverward.engine.frames_api import ScoreOptions
 

@@ -53,6 +53,7 @@ def _all_frames_at(path, model) -> np.ndarray:
         return np.stack([_to_rgb(f, cfg) for f in container.decode(video=0)])  # (T, H, W, 3)
 
 
+@pytest.mark.slow
 def test_decoded_frames_score_as_score_dir(default_model, scored):
     path, expected = scored
     frames = decode_clip(str(path), default_model.decode_config())  # (8, 224, 224, 3)
