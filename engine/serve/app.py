@@ -27,7 +27,7 @@ from cleverward.engine.serve.metrics import ServerMetrics
 def _require_serve_extra():
     try:
         import fastapi  # noqa: F401
-        import multipart  # noqa: F401
+        import python_multipart  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise RuntimeError(f"cleverward serve needs the 'serve' extra (pip install "
