@@ -32,7 +32,7 @@ def compare(model, path: str) -> dict:
     with av.open(path) as container:
         full = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
     decoded = decode_clip(path, model.decode_config())  # (8, 224, 224, 3), swscale
-    prepared = prepare_frames(full[None], model._frames_scorer.spec()).numpy()[0]
+    prepared = prepare_frames(full[None], model.frames_scorer.spec()).numpy()[0]
     pixels = np.abs(prepared - decoded.astype(np.float32))
     a = model.score_frames(decoded[None], PROMPTS, all_pairs=True)["overall"].numpy()
     b = model.score_frames(full[None], PROMPTS, all_pairs=True)["overall"].numpy()

@@ -97,11 +97,12 @@ class RewardModel:
     def to(self, device) -> RewardModel:
         """Score numpy frames on `device` (tensors are scored on the device they are on)."""
         self.device = torch.device(device)
-        self._frames_scorer.parts(self.device)  # move the head and encoder there now
+        self.frames_scorer.parts(self.device)  # move the head and encoder there now
         return self
 
     @cached_property
-    def _frames_scorer(self):
+    def frames_scorer(self):
+        """The frames pipeline in steps (prepare, embed, head_scores): the server batches them."""
         from cleverward.engine.frames_api import FramesScorer
 
         return FramesScorer(self)
@@ -119,7 +120,7 @@ class RewardModel:
         from cleverward.engine.frames_api import ScoreOptions
 
         opts = ScoreOptions(all_pairs=all_pairs, differentiable=differentiable, **options)
-        return self._frames_scorer.score_frames(frames, prompts, opts, device=self.device)
+        return self.frames_scorer.score_frames(frames, prompts, opts, device=self.device)
 
     def score_files(self, paths, prompts, all_pairs: bool = False, **options):
         """Video files (or frame folders) -> FileScores(scores, errors), decoded as score-dir
@@ -127,4 +128,4 @@ class RewardModel:
         from cleverward.engine.frames_api import ScoreOptions, score_files
 
         opts = ScoreOptions(all_pairs=all_pairs, **options)
-        return score_files(self._frames_scorer, paths, prompts, opts, self.device)
+        return score_files(self.frames_scorer, paths, prompts, opts, self.device)

@@ -41,7 +41,7 @@ def run_batch(model, jobs: list[Job]) -> list:
 
     from cleverward.engine.frames_api import ScoreOptions, named_scores
 
-    scorer, opts = model._frames_scorer, ScoreOptions()
+    scorer, opts = model.frames_scorer, ScoreOptions()
     video = scorer.embed(torch.cat([j.frames for j in jobs]), opts)  # (sum B, Dv)
     out, start = [], 0
     for job in jobs:
@@ -78,7 +78,7 @@ def _prepare(model, form_part, kind: str, data: bytes, meta, cfg: ServeConfig):
     x = torch.as_tensor(frames).to(model.device)
     try:
         check_prompts(meta.prompts, x.shape[0], meta.all_pairs)
-        return model._frames_scorer.prepare(x, ScoreOptions(), name=kind).float()
+        return model.frames_scorer.prepare(x, ScoreOptions(), name=kind).float()
     except (TypeError, ValueError) as exc:
         field = "meta.prompts" if str(exc).startswith("prompts") else kind
         raise RequestError(400, field, str(exc).split(": ", 1)[-1]) from exc

@@ -70,7 +70,7 @@ def test_one_ascent_step_raises_the_default_reward_on_a_real_clip(default_model,
 
 
 def test_one_ascent_step_raises_a_tower_reward_and_leaves_the_weights_alone(tiny_model):
-    head = tiny_model._frames_scorer.parts(torch.device("cpu"))[0]
+    head = tiny_model.frames_scorer.parts(torch.device("cpu"))[0]
     tower = tiny_model.video_encoder.tower
     weights = {k: v.clone() for k, v in {**head.state_dict(), **tower.state_dict()}.items()}
     pixels = 0.2 + 0.6 * torch.rand(3, 4, 32, 32, 3, generator=torch.Generator().manual_seed(2))
@@ -83,7 +83,7 @@ def test_one_ascent_step_raises_a_tower_reward_and_leaves_the_weights_alone(tiny
 
 
 def test_differentiable_needs_a_torch_video_encoder(tiny_model, monkeypatch):
-    scorer = tiny_model._frames_scorer
+    scorer = tiny_model.frames_scorer
     monkeypatch.setattr(scorer, "_parts", {"cpu": (tiny_model.head, None)})
     with pytest.raises(ValueError, match="differentiable=True: video encoder clip:.*torch"):
         tiny_model.score_frames(torch.rand(1, 4, 32, 32, 3), ["car"], differentiable=True)

@@ -114,7 +114,7 @@ def test_repeatable_bit_for_bit_and_independent_of_the_memory_budget(tiny_model)
     a = tiny_model.score_frames(frames, prompts)
     b = tiny_model.score_frames(frames, prompts)
     assert all(torch.equal(a[n], b[n]) for n in SCORE_NAMES)
-    assert tiny_model._frames_scorer.chunk_size(ScoreOptions(memory_budget_mb=1e-3)) == 1
+    assert tiny_model.frames_scorer.chunk_size(ScoreOptions(memory_budget_mb=1e-3)) == 1
     c = tiny_model.score_frames(frames, prompts, memory_budget_mb=1e-3)
     for n in SCORE_NAMES:
         torch.testing.assert_close(c[n], a[n], atol=1e-6, rtol=0)
