@@ -18,6 +18,9 @@ def serve(
     max_wait_ms: float = typer.Option(10.0, "--max-wait-ms",
                                       help="How long a batch waits to fill."),
     max_queue: int = typer.Option(64, "--max-queue", help="Waiting requests before 503."),
+    max_uploads: int = typer.Option(64, "--max-uploads",
+                                    help="Connections at once before 503 (bounds memory)."),
+    max_clips: int = typer.Option(16, "--max-clips", help="Clips a request."),
     max_body_mb: float = typer.Option(64.0, "--max-body-mb", help="Request body limit (413)."),
     max_frames: int = typer.Option(512, "--max-frames", help="Frames a clip."),
     max_side: int = typer.Option(4096, "--max-side", help="Pixels a side."),
@@ -31,7 +34,8 @@ def serve(
     try:
         cfg = ServeConfig(model=model, host=host, port=port, token_file=token_file,
                           device=device, max_batch=max_batch, max_wait_ms=max_wait_ms,
-                          max_queue=max_queue, max_body_mb=max_body_mb, max_frames=max_frames,
+                          max_queue=max_queue, max_uploads=max_uploads, max_clips=max_clips,
+                          max_body_mb=max_body_mb, max_frames=max_frames,
                           max_side=max_side, read_timeout_s=read_timeout_s)
         if token_file:
             from cleverward.engine.serve.config import read_token

@@ -125,6 +125,7 @@ def _metric(text: str, name: str) -> str:
 
 
 def test_healthz_and_metrics(server):
+    assert urlparse(server.url).hostname == "127.0.0.1"  # the default host: loopback only
     r = httpx.get(f"{server.url}/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
     m = httpx.get(f"{server.url}/metrics")
