@@ -179,8 +179,9 @@ def load_model(cfg: ServeConfig):
 def uvicorn_config(app, cfg: ServeConfig):
     import uvicorn
 
+    # uvicorn counts the connection being refused too: N + 1 lets N requests in at once.
     return uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
-                          access_log=False, limit_concurrency=cfg.max_uploads,
+                          access_log=False, limit_concurrency=cfg.max_uploads + 1,
                           timeout_keep_alive=5, lifespan="on")
 
 

@@ -355,3 +355,25 @@ def test_cleverward_serve_command_binds_loopback_and_needs_the_token(tiny, tmp_p
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_uploads_at_once_are_bounded_so_memory_is(tiny):
+    """max_uploads 3: three bodies that stall hold every slot, a fourth client gets 503 at
+    once (never a fourth buffer of up to max_body); once the stalled ones time out (408),
+    the server serves again."""
+    cfg = ServeConfig(port=0, max_uploads=3, read_timeout_s=2.0)
+    with RunningServer(tiny, cfg) as srv:
+        host, port = urlparse(srv.url).hostname, urlparse(srv.url).port
+        stalled = []
+        try:
+            for _ in range(3):  # one at a time: each request is in before the next connects
+                stalled.append(socket.create_connection((host, port), timeout=5))
+                stalled[-1].sendall(_head(50_000) + b"--b\r\n")
+                time.sleep(0.15)
+            assert _post(srv.url, _npy(_clips(1))).status_code == 503
+            answers = [sock.recv(4096).split(b"\r\n", 1)[0] for sock in stalled]
+            assert all(b" 408 " in a for a in answers), answers
+        finally:
+            for sock in stalled:
+                sock.close()
+        _still_serving(srv.url)
