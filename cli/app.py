@@ -17,6 +17,7 @@ from cleverward.cli import (
     pairs_cmd,
     report_cmd,
     score_cmd,
+    serve_cmd,
     synth_cmd,
     train_cmd,
 )
@@ -68,6 +69,7 @@ synth_cmd.register(app)
 bulk_cmd.register(app)
 compare_cmd.register(app)
 report_cmd.register(app)
+serve_cmd.register(app)
 
 
 def main() -> None:

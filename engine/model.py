@@ -5,6 +5,7 @@
     text = model.encode_texts(["a corgi surfing"])      # -> (P, Dt)
     scores = model.score(video, text)                   # -> (B, P, K), K = len(SCORE_NAMES)
     fast = model.with_backend("onnx")                   # same API; text + head on ONNX Runtime
+    r = model.score_frames(frames, prompts)             # tensors in memory, any device (README)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class RewardModel:
         self.name = name or "unsaved"
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike) -> RewardModel:
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device=None) -> RewardModel:
         cfg, state = load_checkpoint(name_or_path)
         cfg = resolve_encoder_specs(cfg, resolve(name_or_path))  # "clip:./video_encoder"
         head = RewardHead(RewardHeadConfig(**cfg.head))
@@ -46,7 +47,8 @@ class RewardModel:
                 f"model {name_or_path}: weights do not match the head "
                 f"(missing {missing}, unexpected {unexpected})"
             )
-        return cls(cfg, head, name=str(name_or_path))
+        model = cls(cfg, head, name=str(name_or_path))
+        return model.to(device) if device is not None else model
 
     def with_backend(self, backend: str) -> RewardModel:
         """This model with encode_texts / score on `backend`: "torch" (itself), "onnx" (ONNX
@@ -87,3 +89,43 @@ class RewardModel:
         v = torch.from_numpy(np.ascontiguousarray(video, np.float32))
         t = torch.from_numpy(np.ascontiguousarray(text, np.float32))
         return self.head.score_matrix(v, t).numpy()
+
+    # -- the Python API on frames in memory (engine/frames_api.py; README "Python API") --------
+
+    device = torch.device("cpu")  # where numpy frames are scored; tensors stay on their own
+
+    def to(self, device) -> RewardModel:
+        """Score numpy frames on `device` (tensors are scored on the device they are on)."""
+        self.device = torch.device(device)
+        self.frames_scorer.parts(self.device)  # move the head and encoder there now
+        return self
+
+    @cached_property
+    def frames_scorer(self):
+        """The frames pipeline in steps (prepare, embed, head_scores): the server batches them."""
+        from cleverward.engine.frames_api import FramesScorer
+
+        return FramesScorer(self)
+
+    def score_frames(self, frames, prompts, all_pairs: bool = False,
+                     differentiable: bool = False, **options) -> dict[str, torch.Tensor]:
+        """Clips in memory -> {"overall": scores, <dimension>: scores, ...} on their device.
+
+        frames: uint8 (0..255) or float ([0, 1]) tensor or array, (B, T, H, W, 3) or
+        (B, T, 3, H, W), any T, H, W; sampled, scaled and cropped on its device as score-dir's
+        decoders do. prompts: B strings (row-aligned -> scores (B,)) or, with all_pairs, P
+        strings (-> (B, P)). differentiable: gradients reach float frames (smooth ConSE for
+        the default). options: temperature, num_frames, memory_budget_mb (frames_api.ScoreOptions).
+        """
+        from cleverward.engine.frames_api import ScoreOptions
+
+        opts = ScoreOptions(all_pairs=all_pairs, differentiable=differentiable, **options)
+        return self.frames_scorer.score_frames(frames, prompts, opts, device=self.device)
+
+    def score_files(self, paths, prompts, all_pairs: bool = False, **options):
+        """Video files (or frame folders) -> FileScores(scores, errors), decoded as score-dir
+        does; a file that fails gets NaN scores and its error, the others are scored."""
+        from cleverward.engine.frames_api import ScoreOptions, score_files
+
+        opts = ScoreOptions(all_pairs=all_pairs, **options)
+        return score_files(self.frames_scorer, paths, prompts, opts, self.device)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FOLDERS = {"engine": "cleverward/engine", "kernels": "cleverward/kernels",
-           "train": "cleverward/train", "cli": "cleverward/cli"}
+FOLDERS = {"cleverward": "cleverward", "engine": "cleverward/engine",
+           "kernels": "cleverward/kernels", "train": "cleverward/train", "cli": "cleverward/cli"}
 
 
 @pytest.fixture(scope="module")
