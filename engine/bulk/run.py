@@ -80,6 +80,8 @@ class BulkSummary:
     seconds: float = 0.0
     plan_s: float = 0.0  # loading the model's config and planning (or reusing the plan)
     startup_s: float = 0.0  # starting (or joining) the Ray cluster
+    first_rows_s: float = 0.0  # from the start until the first rows reached the driver
+    first_rows: int = 0  # how many rows that first batch held
     executor: str = ""
     resources: dict = field(default_factory=dict)
     out: str = ""
@@ -87,7 +89,8 @@ class BulkSummary:
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in ("partitions", "finished_before", "committed",
                                               "rows", "failed", "executor", "resources", "out")
-                } | {k: round(getattr(self, k), 3) for k in ("seconds", "plan_s", "startup_s")}
+                } | {k: round(getattr(self, k), 3) for k in ("seconds", "plan_s", "startup_s",
+                                                             "first_rows_s")}
 
 
 def _stage_config(cfg: BulkConfig, model, backend: str) -> StageConfig:
@@ -122,6 +125,9 @@ def run_bulk(cfg: BulkConfig, progress: Callable[[int], None] | None = None) -> 
     batches = (_run_ray(cfg, plan, todo, stage_cfg, size, summary) if cfg.executor == "ray"
                else _run_local(cfg, plan, todo, stage_cfg, size))
     for batch in batches:
+        if not summary.first_rows:
+            summary.first_rows_s = time.perf_counter() - start
+            summary.first_rows = len(batch["key"])
         sink.add(batch)
         if progress:
             progress(len(batch["key"]))
