@@ -32,6 +32,31 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def default_device():
+    """The device a run uses by default: the GPU of LOCAL_RANK where CUDA is present, else CPU."""
+    import torch
+
+    if not cuda_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+
+
+def install_profile() -> tuple[str, str]:
+    """("cpu" | "gpu" | "mixed" | "incomplete", why): which builds of faiss and onnxruntime are
+    installed (pyproject's `cpu` / `gpu` extras; both in one environment shadow each other)."""
+    cpu = [d for d in ("faiss-cpu", "onnxruntime") if version(d)]
+    gpu = [d for d in ("faiss-gpu-cu12", "faiss-gpu", "onnxruntime-gpu") if version(d)]
+    if cpu and gpu:
+        return "mixed", (f"CPU builds {cpu} beside GPU builds {gpu}: one shadows the other; "
+                         "reinstall one profile (make install / make install-gpu)")
+    if gpu:
+        return "gpu", "GPU builds: " + ", ".join(f"{d} {version(d)}" for d in gpu)
+    if cpu:
+        return "cpu", "CPU builds: " + ", ".join(f"{d} {version(d)}" for d in cpu)
+    return "incomplete", ("neither faiss nor onnxruntime is installed "
+                          "(pip install 'cleverward[cpu]')")
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("CLEVERWARD_CACHE") or os.environ.get("XDG_CACHE_HOME")
     if os.environ.get("CLEVERWARD_CACHE"):
@@ -41,7 +66,7 @@ def default_cache_dir() -> Path:
 
 def backend_status() -> dict[str, tuple[bool, str]]:
     """backend -> (usable here, why / what it runs on)."""
-    out = {"torch": (True, "PyTorch on " + ("CUDA" if cuda_available() else "CPU"))}
+    out = {"torch": (True, f"PyTorch on {default_device()}")}
     if has_module("onnxruntime"):
         import onnxruntime as ort
 
@@ -69,22 +94,36 @@ def decoder_status() -> dict[str, tuple[bool, str]]:
 
 def describe() -> dict:
     from cleverward.engine import faiss_device
-    from cleverward.engine.backends import choose_backend
+    from cleverward.engine.backends import choose_backend, head_weight
+    from cleverward.kernels.fused_reward import head_path
 
-    libs = ["torch", "transformers", "onnxruntime", "onnx", "faiss-cpu", "faiss-gpu", "av",
-            "nvidia-dali-cuda120", "tensorrt", "triton", "deepspeed", "numpy", "typer"]
+    libs = ["torch", "transformers", "onnxruntime", "onnxruntime-gpu", "onnx", "faiss-cpu",
+            "faiss-gpu-cu12", "av", "nvidia-dali-cuda120", "tensorrt", "tensorrt-cu12", "triton",
+            "deepspeed", "numpy", "typer"]
     backends = backend_status()
     decoders = decoder_status()
+    profile, profile_why = install_profile()
+    weight = head_weight()  # a real tensor on the run's device: what the head would run on
     return {
         "cleverward": {"version": version("cleverward"), "python": platform.python_version(),
                        "machine": f"{platform.system()} {platform.machine()}, "
                                   f"{os.cpu_count()} cpus"},
         "libraries": {name: version(name) or "not installed" for name in libs},
-        "devices": {"cuda": cuda_available(),
-                    "profile": "gpu" if version("faiss-gpu") or version("tensorrt") else "cpu"},
+        "devices": {"cuda": cuda_available(), "run device": str(weight.device),
+                    "profile": f"{profile}: {profile_why}"},
         "backends": {k: ("yes: " if ok else "no: ") + why for k, (ok, why) in backends.items()},
         "backend auto": choose_backend("auto")[1],
         "decoders": {k: ("yes: " if ok else "no: ") + why for k, (ok, why) in decoders.items()},
         "faiss": faiss_device.describe(),
         "cache": {"location": str(default_cache_dir())},
+        "head": head_path(weight),
+        # Machine-readable: the same verdicts as booleans (issue 13).
+        "available": {
+            "cuda": cuda_available(), "profile": profile,
+            "triton_head": head_path(weight).startswith("fused Triton"),
+            "faiss_gpu": faiss_device.faiss_status()[0] == "gpu",
+            "faiss": faiss_device.faiss_status()[0] != "none",
+            **{f"backend_{k}": ok for k, (ok, _) in backends.items()},
+            **{f"decoder_{k}": ok for k, (ok, _) in decoders.items()},
+        },
     }

@@ -426,6 +426,18 @@ def _use_triton(tensors: tuple[torch.Tensor, ...]) -> bool:
     return triton_cuda_ready()
 
 
+def head_path(weight: torch.Tensor) -> str:
+    """What reward_matrix runs for a head whose parameters are `weight`'s kind (device, dtype),
+    at inference: the same predicate as the dispatch, applied to a real tensor."""
+    if not weight.is_cuda:
+        return f"torch reference (BLAS) on {weight.device}"
+    if weight.dtype not in SUPPORTED_DTYPES or weight.shape[0] > MAX_EMBED_DIM:
+        return f"torch reference on {weight.device} ({weight.dtype}, E={weight.shape[0]})"
+    if not triton_cuda_ready():
+        return f"torch reference on {weight.device} (triton has no active GPU driver)"
+    return f"fused Triton reward kernel on {weight.device}"
+
+
 def reward_matrix(
     video: torch.Tensor,  # (B, Dv)
     text: torch.Tensor,  # (P, Dt)
