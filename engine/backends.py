@@ -21,7 +21,8 @@ import os
 import platform
 from pathlib import Path
 
-from cleverward.engine.environment import backend_status, default_cache_dir, default_device
+from cleverward.engine.capabilities import backend_status
+from cleverward.engine.environment import default_cache_dir, default_device
 
 TIMINGS_FILE = "backend-timings.json"
 

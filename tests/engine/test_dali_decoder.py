@@ -128,7 +128,7 @@ def test_get_decoder_is_none_without_dali(monkeypatch, clips_dir):
     assert select_decoder(path, "auto").name == "pyav"
     with pytest.raises(DecodeError, match="nvidia-dali is not installed"):
         select_decoder(path, "dali")
-    from cleverward.engine.environment import decoder_status
+    from cleverward.engine.capabilities import decoder_status
 
     assert decoder_status()["dali"][0] is False
 
