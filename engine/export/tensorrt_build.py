@@ -12,8 +12,9 @@ Build (TensorRT Python API, 10.x and 11.x):
   - BuilderConfig: a WORKSPACE memory-pool limit; FP16 where it is still a builder flag
     (TensorRT 10 weak typing) and the GPU has fast fp16 (sm_53/60/62, sm_70+; queried from CUDA,
     as TensorRT 10.5 deprecated platform_has_fast_fp16). TensorRT 11 removed the flag: networks
-    are strongly typed, so an fp32 graph builds fp32 - convert it with ModelOpt AutoCast for
-    fp16. The precision actually used is recorded next to the engine.
+    are strongly typed, so fp16 there means building from an fp16 copy of the graph
+    (fp16_onnx: same fp32 interface, casts at the edges) as a strongly typed network. The
+    precision actually used is recorded next to the engine.
   - one optimisation profile: min/opt/max for every dynamic axis (batch, prompts, seq, frames),
     the maxima sized to what the callers send (COMPONENT_RANGES: the text encoder's 64 texts).
   - every new engine is run on a calibration batch and compared with ONNX Runtime (TOLERANCE:
@@ -137,12 +138,65 @@ def _fast_fp16(capability: str) -> bool:
     return major >= 7 or (major, minor) in ((5, 3), (6, 0), (6, 2))
 
 
+STRONGLY_TYPED_FP16 = "fp16 (strongly typed: fp16 ONNX graph)"
+
+
 def _precision(trt, cfg: TensorRTConfig, device: dict) -> str:
     if not cfg.fp16:
         return "fp32"
-    if not hasattr(trt.BuilderFlag, "FP16"):
-        return "strongly-typed (TensorRT >= 11: fp32 graph builds fp32; use ModelOpt AutoCast)"
-    return "fp16" if _fast_fp16(device["compute_capability"]) else "fp32 (no fast fp16 on GPU)"
+    if not _fast_fp16(device["compute_capability"]):
+        return "fp32 (no fast fp16 on GPU)"
+    if not hasattr(trt.BuilderFlag, "FP16"):  # TensorRT 11: types come from the graph
+        return STRONGLY_TYPED_FP16
+    return "fp16"
+
+
+def fp16_onnx(src: str | Path, dst: str | Path) -> Path:
+    """An fp16 copy of an fp32 ONNX graph with the same fp32 interface, for TensorRT >= 11's
+    strongly typed networks (each tensor's type is the graph's). Float initializers and
+    constants become fp16, Cast-to-float casts to fp16, float inputs are cast to fp16 on entry
+    and float outputs back to fp32 on exit; value_info is dropped (re-inferred)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(src))
+    graph, f32, f16 = model.graph, TensorProto.FLOAT, TensorProto.FLOAT16
+
+    def half(t):
+        return numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), t.name)
+
+    for init in graph.initializer:
+        if init.data_type == f32:
+            init.CopyFrom(half(init))
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == f32:
+                attr.t.CopyFrom(half(attr.t))
+            elif node.op_type == "Cast" and attr.name == "to" and attr.i == f32:
+                attr.i = f16
+
+    def rename(old: str, new: str) -> None:
+        for node in graph.node:
+            node.input[:] = [new if x == old else x for x in node.input]
+            node.output[:] = [new if x == old else x for x in node.output]
+
+    entry, exit_ = [], []
+    for value in graph.input:
+        if value.type.tensor_type.elem_type == f32:
+            rename(value.name, value.name + "__fp16")
+            entry.append(helper.make_node("Cast", [value.name], [value.name + "__fp16"], to=f16))
+    for value in graph.output:
+        if value.type.tensor_type.elem_type == f32:
+            rename(value.name, value.name + "__fp16")
+            exit_.append(helper.make_node("Cast", [value.name + "__fp16"], [value.name], to=f32))
+    nodes = [*entry, *graph.node, *exit_]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.value_info[:]
+    onnx.checker.check_model(model, full_check=True)  # every op's types agree
+    onnx.save(model, str(dst))
+    return Path(dst)
 
 
 def profile_shapes(comp: Component, cfg: TensorRTConfig) -> dict[str, list[tuple[int, ...]]]:
@@ -178,14 +232,19 @@ def engine_key(comp: Component, trt_version: str, device: dict, precision: str,
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _network_flags(trt) -> int:
-    if int(trt.__version__.split(".")[0]) >= 10:
-        return 0  # explicit batch is implied (and the flag deprecated / removed)
-    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+def _network_flags(trt, strongly_typed: bool = False) -> int:
+    major = int(trt.__version__.split(".")[0])
+    if major < 10:
+        return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    flags = 0  # explicit batch is implied from 10 on (the flag deprecated, then removed)
+    typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if strongly_typed and typed is not None:  # 10.x: opt in; 11: the only mode
+        flags |= 1 << int(typed)
+    return flags
 
 
-def _parse(trt, builder, logger, onnx_path: Path):
-    network = builder.create_network(_network_flags(trt))
+def _parse(trt, builder, logger, onnx_path: Path, strongly_typed: bool = False):
+    network = builder.create_network(_network_flags(trt, strongly_typed))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -208,7 +267,8 @@ def _build(trt, onnx_path: Path, shapes: dict, precision: str, cfg: TensorRTConf
            timing_path: Path) -> bytes:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network, _parser = _parse(trt, builder, logger, onnx_path)
+    network, _parser = _parse(trt, builder, logger, onnx_path,
+                              strongly_typed=precision == STRONGLY_TYPED_FP16)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(cfg.workspace_gib * (1 << 30)))
     if precision == "fp16":
@@ -307,7 +367,10 @@ def build_engine(onnx_path: str | Path, comp: Component, cache_dir: str | Path,
     if _cached(engine, sidecar, key):
         return engine
     start = time.perf_counter()
-    data = _build(trt, Path(onnx_path), shapes, precision, cfg,
+    graph = Path(onnx_path)
+    if precision == STRONGLY_TYPED_FP16:
+        graph = fp16_onnx(graph, cache_dir / f"{comp.name}-{key}.fp16.onnx")
+    data = _build(trt, graph, shapes, precision, cfg,
                   _timing_cache_path(cache_dir, trt.__version__, device))
     _atomic_write(engine, data)
     try:  # checked before first use; a cached engine was checked when it was built

@@ -96,3 +96,28 @@ def test_profiles_are_sized_to_the_callers_batches(head_export):
     explicit = TensorRTConfig(ranges={"batch": (1, 8, 128), "seq": (1, 8, 64)})
     # The caller's batch range; seq always reaches the tokenizer's max_length (it may send it).
     assert profile_shapes(text, explicit)["input_ids"][2] == (128, 256)
+
+
+def test_the_fp16_graph_for_tensorrt_11_keeps_the_interface_and_the_values(head_export,
+                                                                            tmp_path):
+    """fp16_onnx: fp16 weights inside, fp32 in and out, type-checked; ORT runs it within the
+    fp16 tolerance of the fp32 graph (a wrong cast or a dropped node breaks one or the other)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto
+
+    from cleverward.engine.export.tensorrt_build import TOLERANCE, fp16_onnx
+
+    _, path, comp = head_export
+    half = fp16_onnx(path, tmp_path / "head.fp16.onnx")
+    model = onnx.load(str(half))
+    assert all(i.data_type != TensorProto.FLOAT for i in model.graph.initializer)
+    assert any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer)
+    assert [v.type.tensor_type.elem_type for v in model.graph.output] == [TensorProto.FLOAT]
+    feeds = calibration_feeds(comp)
+    cpu = ["CPUExecutionProvider"]
+    (want,) = ort.InferenceSession(str(path), providers=cpu).run(None, feeds)
+    (got,) = ort.InferenceSession(str(half), providers=cpu).run(None, feeds)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    err = float(np.abs(got - want).max())
+    assert 0 < err <= TOLERANCE["fp16"], err  # > 0: the weights really were rounded
