@@ -163,7 +163,7 @@ def _video_proj_kernel(
         inv = 1.0 / tl.maximum(tl.sqrt(tl.sum(y * y, axis=1)), eps)  # (BLOCK_N,)
         tl.store(inv_ptr + base * K + (ns * K + k), inv, mask=row_ok)
     amax = tl.max(tl.abs(acc), axis=1)  # (BLOCK_N,)
-    scale = tl.where(amax > 0, tl.exp2(tl.ceil(tl.log2(amax))), 1.0)
+    scale = tl.where(amax > 0, tl.exp2(tl.ceil(tl.log2(tl.maximum(amax, 1e-30)))), 1.0)
     tl.store(scale_ptr + row0 + ns, scale, mask=row_ok)
     _split_store(a_ptr + base * (3 * E), ns[:, None] * (3 * E) + cols[None, :], E,
                  row_ok[:, None] & col_ok[None, :], acc / scale[:, None], True)
