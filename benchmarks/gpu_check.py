@@ -101,6 +101,7 @@ def run_gpu_tests(timeout: int, extra_path: list[str]) -> dict:
                    "no summary")
     skips = [ln for ln in out.splitlines() if ln.startswith(("SKIPPED", "ERROR", "FAILED"))]
     return {"files": files, "rc": rc, "summary": summary, "lines": skips[:60],
+            "failed": sum(ln.startswith("FAILED") for ln in skips) + (rc == "timeout"),
             "seconds": round(time.perf_counter() - start, 1), "tail": out[-4000:]}
 
 
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {args.out}")
     # A test module that does not import (its package absent) is listed as an ERROR and does not
     # fail the check; a test that ran and failed does.
-    return 1 if any(ln.startswith("FAILED") for ln in tests["lines"]) else 0
+    return 1 if tests["failed"] else 0
 
 
 if __name__ == "__main__":
