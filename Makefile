@@ -15,7 +15,11 @@ BASE_STAMP := $(VENV)/.installed-base-$(STAMP_HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(STAMP_HASH)
 DEMO_DIR ?= demo-out
 
-.PHONY: demo test lint install install-test bench clean
+GPU_VENV ?= .venv-gpu
+GPU_PYTHON ?= python3
+GPU_BUNDLE ?= gpu-bundle
+
+.PHONY: demo test lint install install-test install-gpu bench gpu-check gpu-bundle clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +28,11 @@ $(PY):
 # torch first, pinned, so nothing can pull a CUDA build of it.
 $(BASE_STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[demo]"
+	$(PIP) install -q -e ".[demo,cpu]"
 	touch $@
 
 $(TEST_STAMP): $(BASE_STAMP)
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,cpu]"
 	touch $@
 
 install: $(BASE_STAMP)
@@ -49,8 +53,29 @@ test: $(TEST_STAMP)
 bench: $(BASE_STAMP)
 	$(VENV)/bin/cleverward bench --quick
 
+# The GPU profile in its own venv (CUDA builds of torch, faiss, onnxruntime; TensorRT, DALI):
+# never beside the CPU profile's faiss-cpu / onnxruntime.
+install-gpu:
+	$(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install -q --upgrade pip setuptools wheel
+	$(GPU_VENV)/bin/python -m pip install -q -e ".[gpu,test]"
+
+# Runs from the source tree with the machine's own python (no venv, no registry needed); on a
+# machine without CUDA it says so and exits 0. Writes benchmarks/RESULTS_gpu.md.
+gpu-check:
+	$(GPU_PYTHON) benchmarks/gpu_check.py --bundle $(GPU_BUNDLE)
+
+# What a bare GPU machine lacks, within 64 MiB: PyAV's cp312 manylinux wheel and the
+# MobileNetV2 ONNX graph. git-ignored.
+gpu-bundle: $(BASE_STAMP)
+	mkdir -p $(GPU_BUNDLE)
+	$(PIP) download -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 av==18.1.0 -d $(GPU_BUNDLE)
+	$(PY) -c "import shutil; from cleverward.engine.encoders.mobilenet import mobilenet_onnx_path as p; shutil.copy(p(), '$(GPU_BUNDLE)/mobilenetv2-7.onnx')"
+	du -sh $(GPU_BUNDLE)
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) build dist *.egg-info
+	rm -rf $(VENV) $(DEMO_DIR) $(GPU_BUNDLE) build dist *.egg-info
 
 # Headless Chromium for the report's browser test (tests/cli/test_report.py skips without it).
 # Idempotent: installs Debian's package only when /usr/bin/chromium is missing (needs root).

@@ -9,7 +9,7 @@ import typer
 
 def info(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Report versions, devices, available backends/decoders and the cache location."""
-    from cleverward.engine.environment import describe
+    from cleverward.engine.machine_report import describe
 
     report = describe()
     if as_json:

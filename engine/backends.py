@@ -6,7 +6,8 @@ applies the decision (engine/runtime.py).
 
 `auto`, in order:
   1. tensorrt, where TensorRT and a CUDA device are present;
-  2. torch on CUDA (the fused Triton head; ORT's CUDA provider has not been measured against it);
+  2. torch on CUDA: the head's path is derived from where its parameters are (head_weight) by
+     the dispatch's own predicate (kernels.fused_reward.head_path): Triton only when it runs;
   3. on CPU, whichever of torch and ONNX Runtime is faster for a representative workload
      (encode 64 prompts with MiniLM + score 1024 videos x 64 prompts). The timings come from a
      measurement on this machine when one is recorded (benchmarks/bench_onnx.py records one),
@@ -20,7 +21,8 @@ import os
 import platform
 from pathlib import Path
 
-from cleverward.engine.environment import backend_status, cuda_available, default_cache_dir
+from cleverward.engine.capabilities import backend_status
+from cleverward.engine.environment import default_cache_dir, default_device
 
 TIMINGS_FILE = "backend-timings.json"
 
@@ -102,16 +104,35 @@ def _auto_cpu(status: dict, model=None) -> tuple[str, str]:
     )
 
 
+def head_weight(model=None):
+    """A real tensor where the head's parameters are: the model's own, else an empty tensor on
+    the device a run would use. Reports are derived from it, never from what is installed."""
+    import torch
+
+    if model is not None and getattr(model, "head", None) is not None:
+        return model.head.video_proj.weight
+    return torch.empty((0, 1), device=default_device())
+
+
 def choose_backend(requested: str, model=None) -> tuple[str, str]:
     """-> (backend, reason). BackendUnavailable if `requested` cannot run here, or (given the
     model: a loaded checkpoint, encoders not yet loaded) cannot run this model."""
     status = backend_status()
     if requested == "auto":
-        if status["tensorrt"][0] and not (model is not None and onnx_problem(model)):
+        weight = head_weight(model)
+        if weight.is_cuda and status["tensorrt"][0] and not (model is not None
+                                                             and onnx_problem(model)):
             return "tensorrt", "auto: TensorRT engines on the GPU (" + status["tensorrt"][1] + ")"
-        if cuda_available():
-            return "torch", "auto: torch on CUDA (fused Triton reward kernel)"
-        return _auto_cpu(status, model)
+        if weight.is_cuda:
+            from cleverward.kernels.fused_reward import head_path
+
+            return "torch", f"auto: torch, head: {head_path(weight)}"
+        backend, why = _auto_cpu(status, model)
+        if backend == "torch":
+            from cleverward.kernels.fused_reward import head_path
+
+            why += f"; head: {head_path(weight)}"
+        return backend, why
     if requested not in status:
         raise BackendUnavailable(f"unknown backend {requested!r}; choose from {sorted(status)}")
     ok, why = status[requested]

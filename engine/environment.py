@@ -1,14 +1,14 @@
-"""What this machine can run: library versions, devices, backends and decoders, with reasons.
+"""Facts about this process's machine: library versions, CUDA, the run's default device, the
+install profile and the cache location.
 
-The one place that answers "can backend X / decoder Y run here?" (`backend_status`,
-`decoder_status`); `score-dir --backend auto` and `cleverward info` both ask it.
+A leaf: it imports no other engine module, so every module may ask it (what each backend or
+decoder can do is engine/capabilities.py; the `info` report is engine/machine_report.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import platform
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -32,59 +32,33 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def default_device():
+    """The device a run uses by default: the GPU of LOCAL_RANK where CUDA is present, else CPU."""
+    import torch
+
+    if not cuda_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+
+
+def install_profile() -> tuple[str, str]:
+    """("cpu" | "gpu" | "mixed" | "incomplete", why): which builds of faiss and onnxruntime are
+    installed (pyproject's `cpu` / `gpu` extras; both in one environment shadow each other)."""
+    cpu = [d for d in ("faiss-cpu", "onnxruntime") if version(d)]
+    gpu = [d for d in ("faiss-gpu-cu12", "faiss-gpu", "onnxruntime-gpu") if version(d)]
+    if cpu and gpu:
+        return "mixed", (f"CPU builds {cpu} beside GPU builds {gpu}: one shadows the other; "
+                         "reinstall one profile (make install / make install-gpu)")
+    if gpu:
+        return "gpu", "GPU builds: " + ", ".join(f"{d} {version(d)}" for d in gpu)
+    if cpu:
+        return "cpu", "CPU builds: " + ", ".join(f"{d} {version(d)}" for d in cpu)
+    return "incomplete", ("neither faiss nor onnxruntime is installed "
+                          "(pip install 'cleverward[cpu]')")
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("CLEVERWARD_CACHE") or os.environ.get("XDG_CACHE_HOME")
     if os.environ.get("CLEVERWARD_CACHE"):
         return Path(base).expanduser()
     return Path(base or Path.home() / ".cache").expanduser() / "cleverward"
-
-
-def backend_status() -> dict[str, tuple[bool, str]]:
-    """backend -> (usable here, why / what it runs on)."""
-    out = {"torch": (True, "PyTorch on " + ("CUDA" if cuda_available() else "CPU"))}
-    if has_module("onnxruntime"):
-        import onnxruntime as ort
-
-        out["onnx"] = (True, "ONNX Runtime providers: " + ", ".join(ort.get_available_providers()))
-    else:
-        out["onnx"] = (False, "onnxruntime is not installed")
-    from cleverward.engine.export.tensorrt_build import tensorrt_status
-
-    out["tensorrt"] = tensorrt_status()  # installed, imports, >= 10, a CUDA device; else why not
-    return out
-
-
-def decoder_status() -> dict[str, tuple[bool, str]]:
-    from cleverward.engine.decode.dali_decoder import dali_installed
-
-    out = {"pyav": (True, f"FFmpeg via PyAV {version('av')}: every codec, CPU")}
-    if not dali_installed():  # has_module("nvidia.dali") raises when no nvidia.* is installed
-        out["dali"] = (False, "nvidia-dali is not installed (pip install cleverward[dali])")
-    elif cuda_available():
-        out["dali"] = (True, "DALI mixed backend (NVDEC): H.264, HEVC, VP8, VP9, AV1, MJPEG")
-    else:
-        out["dali"] = (True, "DALI CPU backend: VP8, VP9, MJPEG only (others fall back to PyAV)")
-    return out
-
-
-def describe() -> dict:
-    from cleverward.engine import faiss_device
-    from cleverward.engine.backends import choose_backend
-
-    libs = ["torch", "transformers", "onnxruntime", "onnx", "faiss-cpu", "faiss-gpu", "av",
-            "nvidia-dali-cuda120", "tensorrt", "triton", "deepspeed", "numpy", "typer"]
-    backends = backend_status()
-    decoders = decoder_status()
-    return {
-        "cleverward": {"version": version("cleverward"), "python": platform.python_version(),
-                       "machine": f"{platform.system()} {platform.machine()}, "
-                                  f"{os.cpu_count()} cpus"},
-        "libraries": {name: version(name) or "not installed" for name in libs},
-        "devices": {"cuda": cuda_available(),
-                    "profile": "gpu" if version("faiss-gpu") or version("tensorrt") else "cpu"},
-        "backends": {k: ("yes: " if ok else "no: ") + why for k, (ok, why) in backends.items()},
-        "backend auto": choose_backend("auto")[1],
-        "decoders": {k: ("yes: " if ok else "no: ") + why for k, (ok, why) in decoders.items()},
-        "faiss": faiss_device.describe(),
-        "cache": {"location": str(default_cache_dir())},
-    }

@@ -180,7 +180,7 @@ class OrtHead:
 
 
 class TrtHead:
-    """The head engine; batches larger than its profile's max are run in slices."""
+    """The head engine; videos and prompts beyond its profile's maxima are run in tiles."""
 
     def __init__(self, runner) -> None:
         self.runner = runner
@@ -188,18 +188,19 @@ class TrtHead:
         self.max_prompts = runner.max_shape("text")[0]
 
     def __call__(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
+        """video (B, Dv), text (P, Dt) -> float32 (B, P, K)."""
         import torch
 
-        if len(text) > self.max_prompts:
-            raise ValueError(f"{len(text)} prompts: the engine was built for at most "
-                             f"{self.max_prompts} (TensorRTConfig.ranges['prompts'])")
-        t = torch.from_numpy(np.ascontiguousarray(text, np.float32))
-        parts = []
-        for start in range(0, len(video), self.max_batch):
-            v = torch.from_numpy(np.ascontiguousarray(video[start : start + self.max_batch],
-                                                      np.float32))
-            parts.append(self.runner({"video": v, "text": t})["rewards"].float().cpu().numpy())
-        return np.concatenate(parts) if parts else np.zeros((0, len(text), 0), np.float32)
+        v_all = torch.from_numpy(np.ascontiguousarray(video, np.float32))
+        t_all = torch.from_numpy(np.ascontiguousarray(text, np.float32))
+        rows = []
+        for b0 in range(0, len(video), self.max_batch):
+            v = v_all[b0 : b0 + self.max_batch]
+            cols = [self.runner({"video": v, "text": t_all[p0 : p0 + self.max_prompts]})
+                    ["rewards"].float().cpu().numpy()  # (b, p, K)
+                    for p0 in range(0, len(text), self.max_prompts)]
+            rows.append(np.concatenate(cols, axis=1))
+        return np.concatenate(rows) if rows else np.zeros((0, len(text), 0), np.float32)
 
 
 def _trt_text(source: TextEncoder, folder: Path, comp, runner) -> CompiledTextEncoder:

@@ -45,7 +45,7 @@ from cleverward.engine.embedding_cache import (
     namespaces_for,
     open_cache,
 )
-from cleverward.engine.faiss_device import to_search_device
+from cleverward.engine.faiss_device import resident_index
 from cleverward.engine.scoring import _encode_isolating, list_videos
 
 FORMAT = "cleverward-video-index/1"
@@ -510,8 +510,10 @@ def search_videos(cfg: SearchConfig, model=None) -> tuple[list[SearchHit], dict]
     query = project_query(model, _query_vector(model, cfg.text, cfg.cache_dir)[None])  # (1, E)
     set_search_param(index, meta["kind"], meta["params"].get("nprobe",
                                                              meta["params"].get("efSearch")))
-    index, device = to_search_device(index)
-    scores, ids = index.search(query, min(cfg.top_k, index.ntotal))
+    # One resident (GPU) copy per index folder version, reused by every search in this process.
+    resident = resident_index(index, key=f"{folder}:{os.stat(folder).st_mtime_ns}")
+    scores, ids, device = resident.search(query, min(cfg.top_k, index.ntotal),
+                                          meta["params"].get("nprobe"))
     root = meta["videos_dir"]
     hits = []
     for r, (s, i) in enumerate(zip(scores[0], ids[0], strict=True)):

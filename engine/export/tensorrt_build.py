@@ -12,16 +12,22 @@ Build (TensorRT Python API, 10.x and 11.x):
   - BuilderConfig: a WORKSPACE memory-pool limit; FP16 where it is still a builder flag
     (TensorRT 10 weak typing) and the GPU has fast fp16 (sm_53/60/62, sm_70+; queried from CUDA,
     as TensorRT 10.5 deprecated platform_has_fast_fp16). TensorRT 11 removed the flag: networks
-    are strongly typed, so an fp32 graph builds fp32 - convert it with ModelOpt AutoCast for
-    fp16. The precision actually used is recorded next to the engine.
-  - one optimisation profile: min/opt/max for every dynamic axis (batch, prompts, seq, frames).
+    are strongly typed, so fp16 there means building from an fp16 copy of the graph
+    (fp16_onnx: same fp32 interface, casts at the edges) as a strongly typed network. The
+    precision actually used is recorded next to the engine.
+  - one optimisation profile: min/opt/max for every dynamic axis (batch, prompts, seq, frames),
+    the maxima sized to what the callers send (COMPONENT_RANGES: the text encoder's 64 texts).
+  - every new engine is run on a calibration batch and compared with ONNX Runtime (TOLERANCE:
+    1e-3 fp32, 2e-2 fp16, absolute, on unit-scale outputs) before it is cached or used; a miss
+    is a TensorRTError naming the output and the error, and the engine is not kept.
   - a timing cache file per (GPU, TensorRT version), loaded before and saved after every build,
     so tactic timing is paid once per machine rather than once per engine.
 Engine cache: <dir>/<component>-<key>.engine beside a .json sidecar; key = sha256 of the ONNX
 sha256, GPU name + compute capability, TensorRT version, precision, profile and workspace. A hit is
 verified (sidecar key and engine sha256) before it is deserialised.
 
-Run: trt.Runtime -> deserialize_cuda_engine -> create_execution_context; per call set_input_shape
+Run: trt.Runtime -> deserialize_cuda_engine (with the run's GPU current) ->
+create_execution_context; per call set_input_shape
 and set_tensor_address for every I/O tensor (the name-based API of TensorRT 10; the bindings API
 is gone), device buffers are torch CUDA tensors, execute_async_v3 on a dedicated CUDA stream
 ordered against torch's current stream.
@@ -50,6 +56,18 @@ DEFAULT_RANGES: dict[str, tuple[int, int, int]] = {
     "N": (1, 64, 512),
     "frames": (1, 64, 512),
 }
+
+
+# Per-component maxima where the engine's callers use less than DEFAULT_RANGES: the compiled text
+# encoder runs batches of at most 64 texts (runtime.CompiledTextEncoder), so a 4096 x 256-token
+# profile would only size activations (workspace, tactic choice) for batches that never come.
+COMPONENT_RANGES: dict[str, dict[str, tuple[int, int, int]]] = {
+    "text_encoder": {"batch": (1, 32, 64)},
+}
+# Largest |TensorRT - ONNX Runtime| accepted on the calibration batch, by build precision: the
+# outputs are unit-scale (cosines, normalised embeddings); fp16 keeps ~3 decimal digits.
+TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2}
+CALIBRATION_AXES = {"batch": 4, "prompts": 3, "seq": 16, "N": 8, "frames": 8}
 
 
 class TensorRTUnavailable(RuntimeError):
@@ -120,18 +138,73 @@ def _fast_fp16(capability: str) -> bool:
     return major >= 7 or (major, minor) in ((5, 3), (6, 0), (6, 2))
 
 
+STRONGLY_TYPED_FP16 = "fp16 (strongly typed: fp16 ONNX graph)"
+
+
 def _precision(trt, cfg: TensorRTConfig, device: dict) -> str:
     if not cfg.fp16:
         return "fp32"
-    if not hasattr(trt.BuilderFlag, "FP16"):
-        return "strongly-typed (TensorRT >= 11: fp32 graph builds fp32; use ModelOpt AutoCast)"
-    return "fp16" if _fast_fp16(device["compute_capability"]) else "fp32 (no fast fp16 on GPU)"
+    if not _fast_fp16(device["compute_capability"]):
+        return "fp32 (no fast fp16 on GPU)"
+    if not hasattr(trt.BuilderFlag, "FP16"):  # TensorRT 11: types come from the graph
+        return STRONGLY_TYPED_FP16
+    return "fp16"
+
+
+def fp16_onnx(src: str | Path, dst: str | Path) -> Path:
+    """An fp16 copy of an fp32 ONNX graph with the same fp32 interface, for TensorRT >= 11's
+    strongly typed networks (each tensor's type is the graph's). Float initializers and
+    constants become fp16, Cast-to-float casts to fp16, float inputs are cast to fp16 on entry
+    and float outputs back to fp32 on exit; value_info is dropped (re-inferred)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(src))
+    graph, f32, f16 = model.graph, TensorProto.FLOAT, TensorProto.FLOAT16
+
+    def half(t):
+        return numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), t.name)
+
+    for init in graph.initializer:
+        if init.data_type == f32:
+            init.CopyFrom(half(init))
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == f32:
+                attr.t.CopyFrom(half(attr.t))
+            elif node.op_type == "Cast" and attr.name == "to" and attr.i == f32:
+                attr.i = f16
+
+    def rename(old: str, new: str) -> None:
+        for node in graph.node:
+            node.input[:] = [new if x == old else x for x in node.input]
+            node.output[:] = [new if x == old else x for x in node.output]
+
+    entry, exit_ = [], []
+    for value in graph.input:
+        if value.type.tensor_type.elem_type == f32:
+            rename(value.name, value.name + "__fp16")
+            entry.append(helper.make_node("Cast", [value.name], [value.name + "__fp16"], to=f16))
+    for value in graph.output:
+        if value.type.tensor_type.elem_type == f32:
+            rename(value.name, value.name + "__fp16")
+            exit_.append(helper.make_node("Cast", [value.name + "__fp16"], [value.name], to=f32))
+    nodes = [*entry, *graph.node, *exit_]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.value_info[:]
+    onnx.checker.check_model(model, full_check=True)  # every op's types agree
+    onnx.save(model, str(dst))
+    return Path(dst)
 
 
 def profile_shapes(comp: Component, cfg: TensorRTConfig) -> dict[str, list[tuple[int, ...]]]:
     """input name -> [min, opt, max] shapes; dynamic axes from cfg.ranges (seq capped by the
     tokenizer's max_length)."""
     ranges = dict(cfg.ranges)
+    if cfg.ranges == DEFAULT_RANGES:  # explicit ranges are the caller's; defaults get sized
+        ranges |= COMPONENT_RANGES.get(comp.name, {})
     if "max_length" in comp.extra and "seq" in ranges:
         lo, opt, _ = ranges["seq"]
         hi = int(comp.extra["max_length"])
@@ -159,14 +232,19 @@ def engine_key(comp: Component, trt_version: str, device: dict, precision: str,
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _network_flags(trt) -> int:
-    if int(trt.__version__.split(".")[0]) >= 10:
-        return 0  # explicit batch is implied (and the flag deprecated / removed)
-    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+def _network_flags(trt, strongly_typed: bool = False) -> int:
+    major = int(trt.__version__.split(".")[0])
+    if major < 10:
+        return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    flags = 0  # explicit batch is implied from 10 on (the flag deprecated, then removed)
+    typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if strongly_typed and typed is not None:  # 10.x: opt in; 11: the only mode
+        flags |= 1 << int(typed)
+    return flags
 
 
-def _parse(trt, builder, logger, onnx_path: Path):
-    network = builder.create_network(_network_flags(trt))
+def _parse(trt, builder, logger, onnx_path: Path, strongly_typed: bool = False):
+    network = builder.create_network(_network_flags(trt, strongly_typed))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -189,7 +267,8 @@ def _build(trt, onnx_path: Path, shapes: dict, precision: str, cfg: TensorRTConf
            timing_path: Path) -> bytes:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network, _parser = _parse(trt, builder, logger, onnx_path)
+    network, _parser = _parse(trt, builder, logger, onnx_path,
+                              strongly_typed=precision == STRONGLY_TYPED_FP16)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(cfg.workspace_gib * (1 << 30)))
     if precision == "fp16":
@@ -215,6 +294,63 @@ def _cached(engine: Path, sidecar: Path, key: str) -> bool:
     return meta.get("key") == key and meta.get("engine_sha256") == sha256_file(engine)
 
 
+def calibration_feeds(comp: Component, seed: int = 0) -> dict:
+    """A small deterministic batch for every input of `comp` (numpy): unit-scale floats, token
+    ids in [100, 1000) (inside every vocabulary), attention masks of ones."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in comp.inputs:
+        shape = tuple(d if isinstance(d, int) and d > 0 else CALIBRATION_AXES.get(d, 4)
+                      for d in spec.shape)
+        if "mask" in spec.name:
+            feeds[spec.name] = np.ones(shape, np.int64)
+        elif spec.dtype.startswith("int"):
+            feeds[spec.name] = rng.integers(100, 1000, shape).astype(spec.dtype)
+        else:
+            feeds[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
+    return feeds
+
+
+def check_against_onnx(run, onnx_path: str | Path, comp: Component, precision: str,
+                       label: str) -> float:
+    """Run the calibration batch through `run` (feeds -> outputs, numpy) and ONNX Runtime on the
+    CPU; -> the largest absolute difference. TensorRTError when it exceeds TOLERANCE."""
+    import numpy as np
+    import onnxruntime as ort
+
+    feeds = calibration_feeds(comp)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    want = dict(zip(names, session.run(names, feeds), strict=True))
+    got = run(feeds)
+    tol = TOLERANCE["fp16" if precision.startswith("fp16") else "fp32"]
+    worst = 0.0
+    for name, ref in want.items():
+        diff = np.abs(np.asarray(got[name], np.float64) - ref.astype(np.float64))
+        err = float(diff.max()) if diff.size else 0.0
+        if not err <= tol:  # NaN fails too
+            raise TensorRTError(
+                f"{label}: output {name} differs from ONNX Runtime by {err:.3g} > {tol} "
+                f"({precision}) on a calibration batch {tuple(ref.shape)}; rebuild with "
+                f"--fp32, or use --backend onnx")
+        worst = max(worst, err)
+    return worst
+
+
+def _verify(engine: Path, onnx_path: Path, comp: Component, precision: str) -> float:
+    import torch
+
+    runner = TrtRunner(engine)
+
+    def run(feeds: dict) -> dict:
+        outs = runner({k: torch.from_numpy(v) for k, v in feeds.items()})
+        return {k: v.float().cpu().numpy() for k, v in outs.items()}
+
+    return check_against_onnx(run, onnx_path, comp, precision, str(engine))
+
+
 def build_engine(onnx_path: str | Path, comp: Component, cache_dir: str | Path,
                  cfg: TensorRTConfig | None = None) -> Path:
     """The engine for one exported component: from the cache when its key matches, else built
@@ -231,14 +367,26 @@ def build_engine(onnx_path: str | Path, comp: Component, cache_dir: str | Path,
     if _cached(engine, sidecar, key):
         return engine
     start = time.perf_counter()
-    data = _build(trt, Path(onnx_path), shapes, precision, cfg,
+    graph = Path(onnx_path)
+    if precision == STRONGLY_TYPED_FP16:
+        graph = fp16_onnx(graph, cache_dir / f"{comp.name}-{key}.fp16.onnx")
+    data = _build(trt, graph, shapes, precision, cfg,
                   _timing_cache_path(cache_dir, trt.__version__, device))
     _atomic_write(engine, data)
+    try:  # checked before first use; a cached engine was checked when it was built
+        max_err = _verify(engine, Path(onnx_path), comp, precision)
+    except TensorRTError:
+        engine.unlink(missing_ok=True)  # never cached: the next run rebuilds, or falls back
+        raise
     meta = {"key": key, "component": comp.name, "onnx_sha256": comp.sha256,
             "tensorrt": trt.__version__, **device, "precision": precision,
             "profile": {k: [list(s) for s in v] for k, v in shapes.items()},
             "config": asdict(cfg), "engine_sha256": sha256_file(engine),
             "build_seconds": round(time.perf_counter() - start, 2),
+            "checked_against_onnxruntime": {"max_abs_err": max_err,
+                                            "tolerance": TOLERANCE["fp16" if precision
+                                                                   .startswith("fp16")
+                                                                   else "fp32"]},
             "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     _atomic_write(sidecar, (json.dumps(meta, indent=2) + "\n").encode())
     return engine
@@ -263,18 +411,25 @@ def _torch_dtypes(trt) -> dict:
 class TrtRunner:
     """One deserialized engine and its execution context; call with torch tensors by name."""
 
-    def __init__(self, engine_path: str | Path, device: int = 0) -> None:
+    def __init__(self, engine_path: str | Path, device: int | None = None) -> None:
         import torch
 
         trt = require_tensorrt()
+        if device is None:
+            from cleverward.engine.environment import default_device
+
+            device = default_device().index or 0
         self.device = torch.device("cuda", device)
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
-        self.engine = self._runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
-        if self.engine is None:
-            raise TensorRTError(f"{engine_path}: could not deserialize (built by another "
-                                f"TensorRT version or for another GPU?)")
-        self.context = self.engine.create_execution_context()
+        # TensorRT binds an engine to the CUDA device current at deserialisation: make the run's
+        # GPU current first (a rank on GPU k would otherwise load every engine onto GPU 0).
+        with torch.cuda.device(self.device):
+            self.engine = self._runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+            if self.engine is None:
+                raise TensorRTError(f"{engine_path}: could not deserialize (built by another "
+                                    f"TensorRT version or for another GPU?)")
+            self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         is_input = {n: self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.inputs = [n for n in names if is_input[n]]
@@ -290,6 +445,12 @@ class TrtRunner:
     def __call__(self, feeds: dict) -> dict:
         """feeds: input name -> tensor (any device); -> output name -> CUDA tensor. The outputs
         are ready on torch's current stream when this returns."""
+        import torch
+
+        with torch.cuda.device(self.device):
+            return self._run(feeds)
+
+    def _run(self, feeds: dict) -> dict:
         import torch
 
         current = torch.cuda.current_stream(self.device)

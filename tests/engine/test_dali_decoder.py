@@ -128,7 +128,7 @@ def test_get_decoder_is_none_without_dali(monkeypatch, clips_dir):
     assert select_decoder(path, "auto").name == "pyav"
     with pytest.raises(DecodeError, match="nvidia-dali is not installed"):
         select_decoder(path, "dali")
-    from cleverward.engine.environment import decoder_status
+    from cleverward.engine.capabilities import decoder_status
 
     assert decoder_status()["dali"][0] is False
 
@@ -326,3 +326,122 @@ def test_gpu_decodes_h264_like_pyav(clips_dir):
 @needs_cuda
 def test_gpu_auto_picks_dali_for_h264(clips_dir):
     assert select_decoder(str(clips_dir / "h264_long.mp4"), "auto").name == "dali"
+
+
+# --- batched decoding: BATCH clips a pipeline run, PREFETCH runs in flight ----------------------
+
+
+def _write_vp9_444(path: Path, frames: int = 8, size=(48, 64)) -> Path:
+    """VP9 profile 1 (4:4:4): a stream DALI is not handed (DALI_PIX_FMTS); PyAV decodes it."""
+    import av
+
+    from tests.clips import frame_pattern
+
+    h, w = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libvpx-vp9", rate=8)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv444p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(frame_pattern(i, (h, w)), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@needs_dali
+def test_decode_many_batches_give_the_single_clip_frames(dali_clips):
+    """20 clips -> pipeline runs of 16 and 4 (BATCH = 16), each clip's frames identical to its
+    own decode(): batching and prefetch change nothing but the number of runs."""
+    paths = [str(p) for n, p in dali_clips.items() if n != "mjpeg"] * 4  # 5 clips x 4 = 20
+    cfg = DecodeConfig(frames=5, height=40, width=56)
+    decoder = dd.DALIDecoder(device="cpu")
+    got = decoder.decode_many(paths, cfg)
+    assert decoder.stats() == {"clips": 20, "pipeline_runs": 2, "pyav_retries": 0}
+    single = dd.DALIDecoder(device="cpu")
+    for path, frames in zip(paths, got, strict=True):
+        assert isinstance(frames, np.ndarray) and frames.shape == (5, 40, 56, 3)
+        np.testing.assert_array_equal(frames, single.decode(path, cfg))
+
+
+@needs_dali
+def test_a_stream_dali_does_not_take_is_decoded_by_pyav_and_counted(dali_clips, tmp_path):
+    from cleverward.engine.decode.pyav_decoder import PyAVDecoder
+
+    odd = str(_write_vp9_444(tmp_path / "yuv444.webm"))
+    assert dd.stream_info(odd).pix_fmt == "yuv444p"
+    cfg = DecodeConfig(frames=4, height=32, width=32)
+    decoder = dd.DALIDecoder(device="cpu")
+    vp9 = str(dali_clips["vp9"])
+    got = decoder.decode_many([vp9, odd, vp9], cfg)
+    np.testing.assert_array_equal(got[1], PyAVDecoder().decode(odd, cfg))
+    assert decoder.stats()["pyav_retries"] == 1 and decoder.stats()["clips"] == 2
+    assert decoder.retry_reasons == [f"{odd}: pixel format yuv444p is not decoded by DALI (cpu)"]
+
+
+@needs_dali
+def test_a_bad_clip_in_a_batch_is_pinned_to_itself(dali_clips, tmp_path):
+    """A garbled clip among 17 fails its batch; the other 16 still decode to their own frames and
+    only the bad one is an error (after PyAV also failed on it) or a counted PyAV retry."""
+    import av
+
+    src = dali_clips["vp9_gop5"]
+    data = bytearray(src.read_bytes())
+    with av.open(str(src)) as c:
+        keys = [bytes(p) for p in c.demux(video=0) if p.size and p.is_keyframe]
+    rng = np.random.default_rng(0)
+    for payload in keys:
+        start = data.find(payload) + 8
+        data[start : start + len(payload) - 16] = rng.integers(0, 256, len(payload) - 16,
+                                                                dtype=np.uint8).tobytes()
+    bad = tmp_path / "garbled.webm"
+    bad.write_bytes(bytes(data))
+    good = [str(dali_clips["vp9"]), str(dali_clips["vp8"])] * 8  # 16
+    paths = good[:5] + [str(bad)] + good[5:]
+    cfg = DecodeConfig(frames=4, height=32, width=32)
+    decoder = dd.DALIDecoder(device="cpu")
+    got = decoder.decode_many(paths, cfg)
+    want = {p: dd.DALIDecoder(device="cpu").decode(p, cfg) for p in set(good)}
+    for path, frames in zip(paths, got, strict=True):
+        if path != str(bad):
+            np.testing.assert_array_equal(frames, want[path])
+    if isinstance(got[5], DecodeError):
+        assert "corrupt or undecodable stream (DALI:" in got[5].reason and "PyAV:" in got[5].reason
+        assert decoder.stats()["pyav_retries"] == 0
+    else:
+        assert decoder.stats()["pyav_retries"] == 1
+
+
+@pytest.mark.gpu
+@needs_dali
+@needs_cuda
+def test_gpu_batches_stay_on_the_device_and_high10_goes_to_pyav(clips_dir, tmp_path):
+    """On NVDEC the frames come back as CUDA tensors on the run's GPU (DLPack, no host copy);
+    an H.264 High10 stream (NVDEC has no 10-bit H.264) is decoded by PyAV and counted."""
+    import av
+    import torch
+
+    from cleverward.engine.environment import default_device
+
+    high10 = tmp_path / "high10.mp4"
+    with av.open(str(high10), "w") as out:
+        stream = out.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p10le"
+        for i in range(8):
+            from tests.clips import frame_pattern
+
+            frame = av.VideoFrame.from_ndarray(frame_pattern(i, (48, 64)), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    cfg = DecodeConfig(frames=4, height=32, width=32)
+    decoder = dd.DALIDecoder(device="mixed")
+    paths = [str(clips_dir / "h264_long.mp4")] * 17 + [str(high10)]
+    got = decoder.decode_many(paths, cfg)
+    assert all(isinstance(t, torch.Tensor) and t.device == default_device() for t in got)
+    assert decoder.stats() == {"clips": 17, "pipeline_runs": 2, "pyav_retries": 1}
+    ref = PyAVDecoder().decode(paths[0], cfg)
+    mean, p99 = _diff_levels(got[0].cpu().numpy(), ref)
+    assert mean <= 4.0 and p99 <= 16.0, (mean, p99)

@@ -231,3 +231,19 @@ def test_cuda_dispatch_uses_triton_and_grad_uses_the_reference(monkeypatch):
     leaf = args[2].clone().requires_grad_()
     reward_matrix(args[0], args[1], leaf, *args[3:]).sum().backward()
     assert calls == [1] and leaf.grad is not None
+
+
+@pytest.mark.parametrize("magnitude", [1e5, 1e-5])
+def test_embeddings_far_outside_fp16_range_keep_fp32_accuracy(magnitude):
+    """The cosine GEMM runs on fp16 operands: each projected row is scaled by a power of two
+    into [-1, 1] first. Without it, 1e5-scale rows overflow fp16 (65504: inf/NaN; this case fails
+    with the scaling removed). The 1e-5 case guards the other end (fp16 subnormals below 6e-5;
+    it passes either way here, as the hi/lo split still holds ~1e-6 of the row). The bias and
+    offsets are scaled too, so the projection keeps the magnitude."""
+    video, text, w_video, b_video, w_text, b_text, off_video, off_text = _inputs(
+        9, 5, 24, 16, 32, 3, seed=8)
+    args = (video * magnitude, text, w_video, b_video * magnitude, w_text, b_text,
+            off_video * magnitude, off_text)
+    got = reward_matrix_triton(*args)
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, reward_matrix_ref(*args), atol=1e-5, rtol=1e-5)
