@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cleverward.train.datasets import AnnotationError
 from cleverward.train.pairs import PairsConfig, build_pairs
 
 
@@ -174,15 +175,21 @@ def test_missing_files_counted_paths_relative_to_root(tmp_path):
     (root / "here.mp4").write_bytes(b"x")
     spec = _jsonl(tmp_path / "m.jsonl", [_scored("here.mp4", "p", overall=1),
                                          _scored("gone.mp4", "p", overall=3),
-                                         _scored("/elsewhere/abs.mp4", "p", overall=2)])
+                                         _scored(str(root / "sub" / "abs.mp4"), "p",
+                                                 overall=2)])
     rows, summary = _build(spec, videos_root=str(root))
     assert summary.videos == 3 and summary.missing_videos == 2
     assert {r["chosen"] for r in rows} | {r["rejected"] for r in rows} == {
-        "here.mp4", "gone.mp4", "/elsewhere/abs.mp4"}
+        "here.mp4", "gone.mp4", "sub/abs.mp4"}  # an absolute path inside the root is kept
     text = summary.to_text()
     assert "missing videos: 2 of 3" in text and "gone.mp4" in text
-    rows, _ = _build(spec)  # no videos_root: absolute paths
-    assert all(Path(r["chosen"]).is_absolute() for r in rows)
+    rows, _ = _build(spec, videos_root=str(tmp_path))  # a wider root: paths relative to it
+    assert {r["chosen"] for r in rows} | {r["rejected"] for r in rows} == {
+        "here.mp4", "gone.mp4", "videos/sub/abs.mp4"}
+    outside = _jsonl(tmp_path / "o.jsonl", [_scored("/elsewhere/abs.mp4", "p", overall=2)])
+    with pytest.raises(AnnotationError, match=r"o.jsonl:1: video path '/elsewhere/abs.mp4' "
+                                              r"leaves the videos root"):
+        _build(outside, videos_root=str(root))
 
 
 def test_summary_table_and_dropped_dimensions(tmp_path):
