@@ -148,10 +148,10 @@ def check_row(row: object, path: Path, line: int) -> dict:
     """One pairs row, every column type-checked -> the row with all columns present."""
     if not isinstance(row, dict):
         raise AnnotationError(path, line, f"expected a JSON object, got {type(row).__name__}")
+    check_keys(row, COLUMNS, path, line, strict=False)  # extras allowed, near misses not
     missing = [c for c in REQUIRED if c not in row]
     if missing:
         raise AnnotationError(path, line, f"pair row lacks {', '.join(missing)}")
-    check_keys(row, COLUMNS, path, line, strict=False)  # extras allowed, near misses not
     for column in _TEXT_COLUMNS:
         if not isinstance(row[column], str) or not row[column].strip():
             raise AnnotationError(path, line, f"{column!r} must be a non-empty string, got "

@@ -107,13 +107,14 @@ def verify_state(folder: str | os.PathLike) -> str:
 
 def allowed_globals() -> list:
     """The non-tensor types DeepSpeed puts in its checkpoints (found by reading back the states
-    of ZeRO 0, 2 and 3 runs with weights_only=True): the ZeRO stage enum and the loss scalers
-    (plain numbers inside). Allowing a class lets the unpickler rebuild that class's state, not
-    call anything else."""
+    of ZeRO 0, 2 and 3 runs with weights_only=True): the ZeRO stage enum, the loss scalers and
+    ZeRO-2's fragment addresses (plain numbers inside). Allowing a class lets the unpickler
+    rebuild that class's state, not call anything else."""
     from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
     from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
 
-    return [ZeroStageEnum, LossScaler, DynamicLossScaler]
+    return [ZeroStageEnum, LossScaler, DynamicLossScaler, fragment_address]
 
 
 def safe_load(path: str, map_location=None):
@@ -124,9 +125,11 @@ def safe_load(path: str, map_location=None):
         with torch.serialization.safe_globals(allowed_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling refused"
+        lines = str(exc).splitlines()  # torch's message is many lines; one names the global
+        named = [line.strip() for line in lines if "Unsupported" in line or "GLOBAL" in line]
+        why = (named or [line.strip() for line in lines if line.strip()] or ["refused"])[0]
         raise ResumeStateError(f"{path}: holds objects a training state never holds, refused "
-                               f"unread ({first[:200]})") from None
+                               f"unread ({why[:200]})") from None
 
 
 def guard_loads(engine) -> None:

@@ -104,7 +104,6 @@ def _video_of(record: dict, root: Path, path: Path, line: int) -> str:
 
 
 def _scores(record: dict, path: Path, line: int) -> dict[str, float]:
-    check_keys(record, KEYS, path, line, strict=False)  # releases carry more fields
     top = {a: parse_number(record[a]) for a in ASPECTS if a in record}
     if any(v is None for v in top.values()):
         raise AnnotationError(path, line, f"non-numeric scores: { {a: record[a] for a in top} }")
@@ -149,6 +148,9 @@ def load(path: str | Path, videos_root: str | Path | None = None) -> DatasetReco
     items = []
     for line, obj in iter_json_records(path):
         record = require_object(obj, path, line)
+        check_keys(record, KEYS, path, line, strict=False)  # releases carry more fields
+        if not isinstance(record.get("conversations", []), list):
+            raise AnnotationError(path, line, "'conversations' must be a list of turns")
         items.append(ScoredItem(
             DATASET, _video_of(record, root, path, line), _prompt(record, path, line),
             _scores(record, path, line), f"{path}:{line}",
