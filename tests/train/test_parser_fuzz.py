@@ -50,6 +50,8 @@ SCALARS = (st.none() | st.booleans() | st.integers(-10**20, 10**20)
                               "visual quality: 3\ntext-to-video alignment: 9", "\ud800"]))
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
                     | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
+NASTY = st.sampled_from(["../../x.mp4", "/abs/y.mp4", "\ud800", "", 42, True, None,
+                         float("nan"), float("inf"), "yes", [], {}, "a\x00b"])
 WHERE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): \S")
 
 
@@ -57,9 +59,25 @@ def _token_text(draw_list: list[str]) -> bytes:
     return "".join(draw_list).encode("utf-8", "surrogatepass")
 
 
-def _records(keys: tuple[str, ...]):
-    key = st.sampled_from(keys + tuple(k.capitalize() for k in keys)) if keys else st.text()
-    return st.lists(st.dictionaries(key, JSON, max_size=len(keys) + 1) | JSON, max_size=3)
+GOOD = {  # a record each format accepts; the fuzzer overrides some of its keys
+    "videofeedback": [{"id": "1", "images": ["1_00.jpg"], "conversations": [
+        {"from": "human", "value": 'the text prompt is "a cat",\nall the frames'},
+        {"from": "gpt", "value": "visual quality: 3"}]}],
+    "genai-bench": [{"prompt": "a cat", "video_left": "a.mp4", "video_right": "b.mp4",
+                     "vote_type": "leftvote"}],
+    "jsonl": [{"video": "a.mp4", "prompt": "a cat", "scores": {"overall": 3}},
+              {"prompt": "a cat", "chosen": "a.mp4", "rejected": "b.mp4"}],
+}
+
+
+def _records(fmt: str):
+    keys = FORMATS[fmt][1]
+    key = st.sampled_from(keys + tuple(k.capitalize() for k in keys))
+    mutated = st.tuples(st.sampled_from(GOOD[fmt]),
+                        st.dictionaries(key, NASTY | JSON, max_size=3),
+                        st.lists(key, max_size=2)).map(
+        lambda t: {k: v for k, v in {**t[0], **t[1]}.items() if k not in t[2]})
+    return st.lists(mutated | JSON, max_size=3)
 
 
 def _as_file(records: list, array: bool) -> bytes:
@@ -131,7 +149,7 @@ def test_adapters_on_spliced_tokens(work, fmt, tokens):
 @FUZZ_RECORDS
 @given(data=st.data())
 def test_json_adapters_on_records_of_their_keys(work, fmt, data):
-    records = data.draw(_records(FORMATS[fmt][1]))
+    records = data.draw(_records(fmt))
     _write_and_check(work, fmt, _as_file(records, array=data.draw(st.booleans())))
 
 
@@ -140,7 +158,7 @@ def test_json_adapters_on_records_of_their_keys(work, fmt, data):
 def _pair_rows():
     good = make_row("d", "overall", "a cat", "a.mp4", "b.mp4", kind="score", margin=0.5)
     mutated = st.fixed_dictionaries({}, optional={
-        k: JSON for k in (*COLUMNS, "Chosen", "extra")}).map(lambda d: {**good, **d})
+        k: NASTY | JSON for k in (*COLUMNS, "Chosen", "extra")}).map(lambda d: {**good, **d})
     return st.lists(mutated | JSON, max_size=4)
 
 
