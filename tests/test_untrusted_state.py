@@ -80,3 +80,20 @@ def test_a_tower_fingerprint_covers_every_weight_file_that_loads(tmp_path):
     changed_index = folder_fingerprint(tmp_path, "x")
     (tmp_path / "model-00002-of-00002.safetensors").write_bytes(b"c")
     assert len({base, changed_index, folder_fingerprint(tmp_path, "x")}) == 3
+
+
+def test_a_fifo_named_as_a_pairs_or_annotation_file_is_refused_not_read(tmp_path):
+    """Reading a FIFO with no writer blocks forever; it is refused by its type first."""
+    import os
+
+    from cleverward.train.datasets import AnnotationError, load_dataset
+    from cleverward.train.datasets.records import read_text
+    from cleverward.train.pairs_io import read_pairs
+
+    fifo = tmp_path / "pairs.jsonl"
+    os.mkfifo(fifo)
+    for read in (read_pairs, read_text):
+        with pytest.raises(AnnotationError, match=rf"^{fifo}:1: not a regular file$"):
+            read(fifo)
+    with pytest.raises(FileNotFoundError, match=f"not a regular file {fifo}"):
+        load_dataset(f"jsonl:{fifo}")

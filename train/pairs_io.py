@@ -206,4 +206,6 @@ def read_pairs(path: str | Path, fmt: str | None = None) -> list[dict]:
     path = Path(path)
     if format_of(path, fmt) == "jsonl":
         return _read_jsonl(path)
+    if not path.is_file():
+        raise AnnotationError(path, 1, "not a regular file")
     return _read_parquet(path)

@@ -156,6 +156,28 @@ def test_dedup_merges_identical_files_across_datasets(tmp_path):
     assert summary.duplicate_videos == 0 and len(rows) == 3
 
 
+def test_fifos_named_as_videos_are_not_read_by_dedup(tmp_path):
+    """Two FIFOs have the same size (0), so dedup would hash both, and the first read of a FIFO
+    with no writer blocks forever. Run in a thread so the old behaviour fails, not hangs."""
+    import os
+    import threading
+
+    from cleverward.train.dedup import duplicate_aliases
+
+    fifos = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for f in fifos:
+        os.mkfifo(f)
+    (tmp_path / "c.mp4").write_bytes(b"x")
+    (tmp_path / "d.mp4").write_bytes(b"x")
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(duplicate_aliases(
+        [str(p) for p in (*fifos, tmp_path / "c.mp4", tmp_path / "d.mp4")])), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "dedup blocked reading a FIFO"
+    assert result == {str(tmp_path / "d.mp4"): str(tmp_path / "c.mp4")}
+
+
 def test_deterministic_for_a_seed_and_input_order(tmp_path):
     prompts = [f"prompt {i}" for i in range(12)]
     spec = _three_prompts(tmp_path, prompts)

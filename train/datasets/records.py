@@ -126,6 +126,8 @@ def read_text(path: str | Path) -> str:
     the first byte that is not UTF-8 (a Latin-1 export, say)."""
     path = Path(path)
     try:
+        if not path.is_file():  # a FIFO or device would block or never end
+            raise AnnotationError(path, 1, "not a regular file")
         data = path.read_bytes()
     except OSError as exc:
         raise AnnotationError(path, 1, f"cannot read it ({exc.strerror or exc})") from None
