@@ -244,8 +244,12 @@ def save_checkpoint(folder: str | os.PathLike, cfg: CheckpointConfig, state: dic
     from safetensors.torch import save_file
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+    for name, tensor in tensors.items():  # what load would refuse is never written
+        if not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(folder / "model.safetensors",
+                                  f"not written: tensor {name!r} holds NaN or Inf values")
+    folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
         pass
     save_file(tensors, tmp.name, metadata={"format": FORMAT})

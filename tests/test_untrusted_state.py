@@ -97,3 +97,18 @@ def test_a_fifo_named_as_a_pairs_or_annotation_file_is_refused_not_read(tmp_path
             read(fifo)
     with pytest.raises(FileNotFoundError, match=f"not a regular file {fifo}"):
         load_dataset(f"jsonl:{fifo}")
+
+
+def test_a_head_with_nan_weights_is_never_written(tmp_path):
+    """What load refuses is not saved either: the old checkpoint stays as it was."""
+    from cleverward.engine.checkpoint import CheckpointError
+    from cleverward.engine.model import RewardModel
+
+    model = RewardModel.from_pretrained("default")
+    model.save_pretrained(tmp_path / "ck")
+    before = (tmp_path / "ck" / "model.safetensors").read_bytes()
+    with torch.no_grad():
+        model.head.text_proj.bias[0] = float("nan")
+    with pytest.raises(CheckpointError, match=r"not written: tensor 'text_proj.bias' holds NaN"):
+        model.save_pretrained(tmp_path / "ck")
+    assert (tmp_path / "ck" / "model.safetensors").read_bytes() == before
