@@ -250,6 +250,8 @@ PAIRS_KINDS = [
     ("score_rejected a string", _pairs_row({"score_rejected": "0.5"},
                                            "'score_rejected' must be a finite number")),
     ('"kind": "x"', _pairs_row({"kind": "x"}, "'kind' 'x' not one of")),
+    ("dimension not canonical", _pairs_row({"dimension": "VQ"},
+                                           "'dimension' 'VQ' is not one of overall")),
     ("prompt null", _pairs_row({"prompt": None}, "'prompt' must be a non-empty string")),
     ("nested 100,000 deep", _pairs_text("pairs.jsonl", json.dumps(_good_pair())[:-1]
                                         + ', "x": ' + _DEEP_JSON + "}\n", 2, "nested deeper")),

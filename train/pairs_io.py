@@ -36,6 +36,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from cleverward.engine.dimensions import SCORE_NAMES
 from cleverward.train.datasets.records import (
     AnnotationError,
     check_keys,
@@ -156,6 +157,9 @@ def check_row(row: object, path: Path, line: int) -> dict:
         if not isinstance(row[column], str) or not row[column].strip():
             raise AnnotationError(path, line, f"{column!r} must be a non-empty string, got "
                                               f"{row[column]!r}")
+    if row["dimension"] not in SCORE_NAMES:
+        raise AnnotationError(path, line, f"'dimension' {row['dimension']!r} is not one of "
+                                          f"{', '.join(SCORE_NAMES)}")
     _check_path(row["chosen"], "chosen", path, line)
     _check_path(row["rejected"], "rejected", path, line)
     if not isinstance(row["tie"], bool):

@@ -148,6 +148,7 @@ def test_resume_refuses_planted_state_and_runs_none_of_it(task, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", [2, 3])
 def test_zero_stages_train_save_and_resume(task, tmp_path, stage):
     out = tmp_path / f"zero{stage}"
