@@ -313,6 +313,8 @@ def _save_state(engine, folder: Path, tag: str, client_state: dict) -> None:
     if is_main_process():
         write_manifest(folder, tag)
         _prune_deepspeed_tags(folder, tag)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # no rank goes on (or returns) before the manifest is down
 
 
 def _prune_deepspeed_tags(folder: Path, keep: str) -> None:
