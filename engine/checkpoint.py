@@ -6,12 +6,19 @@ Named models (`default`) are folders shipped inside the package. A checkpoint tr
 unfrozen encoders also holds their fine-tuned weights, each tower in a sub-folder written by
 save_pretrained (safetensors), named in config.json as e.g. "clip:./video_encoder" (resolved
 against the checkpoint folder on load).
+
+Loading trusts nothing in the folder: config.json must be a UTF-8 JSON object whose fields have
+the right types (frames a positive integer, the head's widths positive integers), and
+model.safetensors must be a real safetensors file (a pickle or torch.save file under that name is
+refused unread) whose tensors are finite and have exactly the names and shapes the config's head
+has. Every failure is a CheckpointError: one line naming the file and what is wrong.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +28,23 @@ import torch
 FORMAT = "cleverward-reward/1"
 ASSETS = Path(__file__).resolve().parent / "assets"
 NAMED_MODELS = {"default": ASSETS / "default"}
+MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few hundred bytes; more is not one
+MAX_FRAMES = 512  # DecodeConfig's limit
+HEAD_KEYS = ("video_dim", "text_dim", "embed_dim", "num_scores")
+# torch.save writes a zip archive (PK..) or, in the legacy format, a bare pickle (\x80 + protocol)
+PICKLE_MAGICS = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message is one line: `<file>: <what is wrong>`."""
+
+    def __init__(self, path: str | os.PathLike, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = str(path)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @dataclass(frozen=True)
@@ -35,20 +59,41 @@ class CheckpointConfig:
     def __post_init__(self) -> None:
         if self.format != FORMAT:
             raise ValueError(f"format: expected {FORMAT!r}, got {self.format!r}")
+        for key in ("video_encoder", "text_encoder"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{key}: must be a non-empty encoder spec, got {value!r}")
+        if not isinstance(self.head, dict):
+            raise ValueError(f"head: must be an object, got {type(self.head).__name__}")
         for key in ("video_dim", "text_dim"):
             if key not in self.head:
                 raise ValueError(f"head: missing {key!r}")
+        unknown = sorted(set(self.head) - set(HEAD_KEYS))
+        if unknown:
+            raise ValueError(f"head: unknown keys {unknown} (known: {', '.join(HEAD_KEYS)})")
+        for key, value in self.head.items():
+            if not _positive_int(value):
+                raise ValueError(f"head.{key}: must be a positive integer, got {value!r}")
+        if not _positive_int(self.frames) or self.frames > MAX_FRAMES:
+            raise ValueError(f"frames: must be an integer in 1..{MAX_FRAMES}, got {self.frames!r}")
+        if not isinstance(self.provenance, dict):
+            raise ValueError(f"provenance: must be an object, got {type(self.provenance).__name__}")
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config.json") -> CheckpointConfig:
+        if not isinstance(data, dict):
+            raise CheckpointError(source, f"expected a JSON object, got {type(data).__name__}")
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"{source}: unknown keys {sorted(unknown)}")
+            raise CheckpointError(source, f"unknown keys {sorted(unknown)}")
+        missing = [k for k in ("video_encoder", "text_encoder", "head") if k not in data]
+        if missing:
+            raise CheckpointError(source, f"missing key(s) {', '.join(missing)}")
         try:
             return cls(**data)
-        except TypeError as exc:
-            raise ValueError(f"{source}: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(source, str(exc)) from None
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -71,7 +116,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
 
 def resolve_encoder_specs(cfg: CheckpointConfig, folder: Path) -> CheckpointConfig:
     """Encoder locations written as "./sub" (fine-tuned towers saved inside the checkpoint)
-    -> absolute paths under the checkpoint folder, so the folder can be moved whole."""
+    -> absolute paths under the checkpoint folder, so the folder can be moved whole. A "./"
+    location that leaves the folder ("./../..") is refused: it would load another's weights."""
     from cleverward.engine.encoders.registry import EncoderSpec
 
     def fix(text: str) -> str:
@@ -79,23 +125,118 @@ def resolve_encoder_specs(cfg: CheckpointConfig, folder: Path) -> CheckpointConf
         if spec.location is None or not spec.location.startswith("./"):
             return text
         inside = (folder / spec.location).resolve()
+        if not inside.is_relative_to(folder.resolve()):
+            raise CheckpointError(folder / "config.json",
+                                  f"encoder {text!r}: ./ location leaves the checkpoint folder")
         return str(EncoderSpec(spec.kind, str(inside), spec.options))
 
     return replace(cfg, video_encoder=fix(cfg.video_encoder), text_encoder=fix(cfg.text_encoder))
 
 
-def load_checkpoint(name_or_path: str | os.PathLike) -> tuple[CheckpointConfig, dict]:
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_config(config_file: Path) -> CheckpointConfig:
+    """config.json -> CheckpointConfig, every failure a CheckpointError naming the file."""
+    try:
+        with open(config_file, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise CheckpointError(config_file, f"cannot read it ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CheckpointError(config_file, f"larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(config_file, f"not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(config_file, f"not valid JSON (line {exc.lineno}: {exc.msg})") \
+            from None
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(config_file, f"not valid JSON ({exc})") from None
+    return CheckpointConfig.from_dict(data, str(config_file))
+
+
+def expected_shapes(head: dict) -> dict[str, tuple[int, ...]]:
+    """The reward head's tensor names -> shapes for a config's `head`, built on the meta device
+    (no memory, no init)."""
+    from cleverward.engine.reward_head import RewardHead, RewardHeadConfig
+
+    with torch.device("meta"):
+        module = RewardHead(RewardHeadConfig(**head))
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _check_safetensors_header(path: Path) -> None:
+    """Refuse, before any parser sees it, a file that is not safetensors: a pickle or torch.save
+    archive named model.safetensors, a truncated file, a header that is not JSON. (A valid
+    header's length may begin with the same two bytes as a pickle: the header is tried first.)"""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(9)
+    n = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else 0
+    if len(head) == 9 and 2 <= n and 8 + n <= size and head[8:] == b"{":
+        return
+    if head.startswith(PICKLE_MAGICS):
+        raise CheckpointError(path, "is a pickle / torch.save file, not safetensors "
+                                    "(refused unread: a pickle can run code)")
+    if len(head) < 9 or 8 + n > size:
+        raise CheckpointError(path, f"truncated or not a safetensors file ({size} bytes, the "
+                                    f"header claims {8 + n})")
+    raise CheckpointError(path, "not a safetensors file (no JSON header)")
+
+
+def read_weights(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """model.safetensors -> tensors, checked against the expected names and shapes and for
+    finite values. Every failure is a CheckpointError naming the file (and the tensor)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    folder = resolve(name_or_path)
-    config_file = folder / "config.json"
+    _check_safetensors_header(path)
     try:
-        data = json.loads(config_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{config_file}: not valid JSON ({exc})") from exc
-    return CheckpointConfig.from_dict(data, str(config_file)), load_file(
-        str(folder / "model.safetensors")
-    )
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(path, f"not a readable safetensors file ({first})") from None
+    missing = sorted(set(shapes) - set(state))
+    unexpected = sorted(set(state) - set(shapes))
+    if missing or unexpected:
+        raise CheckpointError(path, f"tensors do not match the head in config.json (missing "
+                                    f"{missing}, unexpected {unexpected})")
+    for name, want in shapes.items():
+        tensor = state[name]
+        if tuple(tensor.shape) != want:
+            raise CheckpointError(path, f"tensor {name!r} has shape {tuple(tensor.shape)}, the "
+                                        f"head in config.json needs {want}")
+        if not tensor.is_floating_point():
+            raise CheckpointError(path, f"tensor {name!r} has dtype {tensor.dtype}, expected "
+                                        f"floating point")
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            raise CheckpointError(path, f"tensor {name!r} holds {bad} NaN or Inf value(s) of "
+                                        f"{tensor.numel()}")
+    return state
+
+
+def check_encoder_widths(cfg: CheckpointConfig, folder: Path, video_dim: int,
+                         text_dim: int) -> None:
+    """The head's input widths must be the encoders' output widths (checked at load, before any
+    video is decoded: a mismatch would otherwise surface as a matmul error mid-run)."""
+    for side, have in (("video", video_dim), ("text", text_dim)):
+        want = cfg.head[f"{side}_dim"]
+        if have != want:
+            spec = getattr(cfg, f"{side}_encoder")
+            raise CheckpointError(folder / "config.json",
+                                  f"head.{side}_dim is {want} but the {side} encoder {spec!r} "
+                                  f"outputs {have} values")
+
+
+def load_checkpoint(name_or_path: str | os.PathLike) -> tuple[CheckpointConfig, dict]:
+    """(config, head tensors) of a named model or folder, validated (module docstring)."""
+    folder = resolve(name_or_path)
+    cfg = read_config(folder / "config.json")
+    return cfg, read_weights(folder / "model.safetensors", expected_shapes(cfg.head))
 
 
 def save_checkpoint(folder: str | os.PathLike, cfg: CheckpointConfig, state: dict) -> Path:
@@ -103,8 +244,12 @@ def save_checkpoint(folder: str | os.PathLike, cfg: CheckpointConfig, state: dic
     from safetensors.torch import save_file
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+    for name, tensor in tensors.items():  # what load would refuse is never written
+        if not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(folder / "model.safetensors",
+                                  f"not written: tensor {name!r} holds NaN or Inf values")
+    folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
         pass
     save_file(tensors, tmp.name, metadata={"format": FORMAT})

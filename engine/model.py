@@ -18,6 +18,8 @@ import torch
 
 from cleverward.engine.checkpoint import (
     CheckpointConfig,
+    CheckpointError,
+    check_encoder_widths,
     load_checkpoint,
     resolve,
     resolve_encoder_specs,
@@ -38,17 +40,28 @@ class RewardModel:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, device=None) -> RewardModel:
-        cfg, state = load_checkpoint(name_or_path)
-        cfg = resolve_encoder_specs(cfg, resolve(name_or_path))  # "clip:./video_encoder"
+        """Load and validate (engine/checkpoint.py): every failure, the encoders' widths
+        against the head's included, is one CheckpointError before any video is decoded."""
+        cfg, state = load_checkpoint(name_or_path)  # names and shapes checked, all finite
+        folder = resolve(name_or_path)
+        cfg = resolve_encoder_specs(cfg, folder)  # "clip:./video_encoder"
         head = RewardHead(RewardHeadConfig(**cfg.head))
-        missing, unexpected = head.load_state_dict(state, strict=True)
-        if missing or unexpected:
-            raise ValueError(
-                f"model {name_or_path}: weights do not match the head "
-                f"(missing {missing}, unexpected {unexpected})"
-            )
+        head.load_state_dict(state, strict=True)
         model = cls(cfg, head, name=str(name_or_path))
+        check_encoder_widths(cfg, folder, *model._encoder_widths(folder))
         return model.to(device) if device is not None else model
+
+    def _encoder_widths(self, folder) -> tuple[int, int]:
+        """(video dim, text dim) of the named encoders: building one reads its config only."""
+        widths = []
+        for side in ("video", "text"):
+            try:
+                widths.append(int(getattr(self, f"{side}_encoder").dim))
+            except (FileNotFoundError, ValueError, KeyError) as exc:
+                spec = getattr(self.cfg, f"{side}_encoder")
+                raise CheckpointError(folder / "config.json",
+                                      f"{side}_encoder {spec!r}: {exc}") from None
+        return widths[0], widths[1]
 
     def with_backend(self, backend: str) -> RewardModel:
         """This model with encode_texts / score on `backend`: "torch" (itself), "onnx" (ONNX

@@ -1,9 +1,9 @@
 """Exact duplicate videos by content hash, so one clip listed by two datasets is one video.
 
 A file hashes to sha256 of its bytes; a folder of frames to sha256 over its files' relative
-names and bytes, in sorted order. Only paths that exist are hashed, and only those whose size
-(or, for a folder, file count and total size) collides with another's: a unique size cannot be
-a duplicate, so most of the corpus is never read.
+names and bytes, in sorted order. Only regular files and folders are hashed (a FIFO would block),
+and only those whose size (or, for a folder, file count and total size) collides with another's:
+a unique size cannot be a duplicate, so most of the corpus is never read.
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def _group(paths: Iterable[str], key) -> list[list[str]]:
 def duplicate_aliases(paths: Iterable[str]) -> dict[str, str]:
     """path -> canonical path (the smallest of its duplicates), for duplicated existing paths
     only; a path absent from the result is its own canonical."""
-    existing = [p for p in paths if os.path.exists(p)]
+    # regular files and folders only: a FIFO or device named in an annotation file would
+    # block (or never end) the first read of its content hash
+    existing = [p for p in paths if os.path.isfile(p) or os.path.isdir(p)]
     aliases: dict[str, str] = {}
     for same_size in _group(existing, lambda p: _size_key(Path(p))):
         for same_hash in _group(same_size, content_hash):

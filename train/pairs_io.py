@@ -18,6 +18,10 @@
 
 Rows may carry extra keys (pair mining adds e.g. `datasets`, `similarity`): they are written
 after the columns above and read back as they are. Only the first seven columns are required.
+Reading checks every row (train/datasets/records.py's rules for text and JSON, plus each
+column's type: `"chosen": 42`, a row that is a string, `"margin": "big"` or NaN, a near miss of a
+column name such as "Chosen", a relative path climbing out with "..") and raises AnnotationError
+`file:line: what is wrong` (Parquet: the row number as the line).
 
 Writes go to a temporary file in the same folder and are moved into place with os.replace, so a
 reader never sees a half-written file.
@@ -26,10 +30,21 @@ reader never sees a half-written file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from cleverward.engine.dimensions import SCORE_NAMES
+from cleverward.train.datasets.records import (
+    AnnotationError,
+    check_keys,
+    check_value,
+    iter_lines,
+    loads_line,
+    read_text,
+)
 
 COLUMNS: tuple[str, ...] = (
     "dataset", "dimension", "prompt", "chosen", "rejected", "tie", "margin", "kind", "vote",
@@ -113,33 +128,88 @@ def write_pairs(rows: Iterable[dict], path: str | Path, fmt: str | None = None) 
     return path
 
 
+_TEXT_COLUMNS = ("dataset", "dimension", "prompt", "chosen", "rejected")
+_OPTIONAL_TEXT = ("vote", "rejected_prompt", "source")
+_OPTIONAL_SCORES = ("score_chosen", "score_rejected")
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_path(value: str, column: str, path: Path, line: int) -> None:
+    if "\0" in value:
+        raise AnnotationError(path, line, f"{column!r} holds a NUL byte")
+    if not os.path.isabs(value) and os.path.normpath(value).split(os.sep)[0] == "..":
+        raise AnnotationError(path, line, f"{column!r} path {value!r} climbs out of the videos "
+                                          f"root")
+
+
+def check_row(row: object, path: Path, line: int) -> dict:
+    """One pairs row, every column type-checked -> the row with all columns present."""
+    if not isinstance(row, dict):
+        raise AnnotationError(path, line, f"expected a JSON object, got {type(row).__name__}")
+    check_keys(row, COLUMNS, path, line, strict=False)  # extras allowed, near misses not
+    missing = [c for c in REQUIRED if c not in row]
+    if missing:
+        raise AnnotationError(path, line, f"pair row lacks {', '.join(missing)}")
+    for column in _TEXT_COLUMNS:
+        if not isinstance(row[column], str) or not row[column].strip():
+            raise AnnotationError(path, line, f"{column!r} must be a non-empty string, got "
+                                              f"{row[column]!r}")
+    if row["dimension"] not in SCORE_NAMES:
+        raise AnnotationError(path, line, f"'dimension' {row['dimension']!r} is not one of "
+                                          f"{', '.join(SCORE_NAMES)}")
+    _check_path(row["chosen"], "chosen", path, line)
+    _check_path(row["rejected"], "rejected", path, line)
+    if not isinstance(row["tie"], bool):
+        raise AnnotationError(path, line, f"'tie' must be true or false, got {row['tie']!r}")
+    if not _finite(row["margin"]) or row["margin"] < 0:
+        raise AnnotationError(path, line, f"'margin' must be a finite number >= 0, got "
+                                          f"{row['margin']!r}")
+    if row.get("kind") is not None and row["kind"] not in KINDS:
+        raise AnnotationError(path, line, f"'kind' {row['kind']!r} not one of {', '.join(KINDS)}")
+    for column in _OPTIONAL_TEXT:
+        if row.get(column) is not None and not isinstance(row[column], str):
+            raise AnnotationError(path, line, f"{column!r} must be a string or null, got "
+                                              f"{row[column]!r}")
+    for column in _OPTIONAL_SCORES:
+        if row.get(column) is not None and not _finite(row[column]):
+            raise AnnotationError(path, line, f"{column!r} must be a finite number or null, got "
+                                              f"{row[column]!r}")
+    return {**{c: None for c in COLUMNS}, **row}
+
+
 def _read_jsonl(path: Path) -> list[dict]:
+    return [check_row(loads_line(raw, path, lineno), path, lineno)
+            for lineno, raw in iter_lines(read_text(path)) if raw.strip()]
+
+
+def _read_parquet(path: Path) -> list[dict]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AnnotationError(path, 1, f"not a readable Parquet file ({first})") from None
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise AnnotationError(path, 1, f"pairs table lacks column(s) {', '.join(missing)}")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
-            missing = [c for c in REQUIRED if c not in row]
-            if missing:
-                raise ValueError(f"{path}:{lineno}: pair row lacks {', '.join(missing)}")
-            rows.append({**{c: None for c in COLUMNS}, **row})
+    for n, row in enumerate(table.to_pylist(), start=1):
+        check_value(row, path, n)
+        rows.append(check_row(row, path, n))
     return rows
 
 
 def read_pairs(path: str | Path, fmt: str | None = None) -> list[dict]:
-    """Rows as dicts with every column (absent optional columns read as None)."""
+    """Rows as dicts with every column (absent optional columns read as None), each checked
+    (module docstring); the first bad row raises AnnotationError naming file and line."""
     path = Path(path)
     if format_of(path, fmt) == "jsonl":
         return _read_jsonl(path)
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    missing = [c for c in REQUIRED if c not in table.column_names]
-    if missing:
-        raise ValueError(f"{path}: pairs table lacks column(s) {', '.join(missing)}")
-    rows = table.to_pylist()
-    return [{**{c: None for c in COLUMNS}, **row} for row in rows]
+    if not path.is_file():
+        raise AnnotationError(path, 1, "not a regular file")
+    return _read_parquet(path)

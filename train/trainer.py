@@ -17,8 +17,9 @@
    after `patience` epochs without improvement.
 5. After every epoch DeepSpeed's own checkpoint (optimizer state included) goes to
    out/deepspeed/, so an interrupted run resumes where it stopped. That state is DeepSpeed's
-   torch.save format, read only back from the run's own folder; the model checkpoint is
-   safetensors.
+   torch.save format: a resume reads it only when the digests the run recorded at save match
+   (train/resume_state.py), and then without running code (weights_only); the model checkpoint
+   is safetensors.
 The checkpoint's provenance records datasets, pair counts, steps, the trainer engine and ZeRO
 stage, the objective and the validation figures before and after training.
 """
@@ -52,6 +53,7 @@ from cleverward.train.distributed import (
 from cleverward.train.features import PairTensors, embed_pair_rows
 from cleverward.train.metrics import pairwise_accuracy
 from cleverward.train.pairs_io import read_pairs
+from cleverward.train.resume_state import guard_loads, verify_state, write_manifest
 from cleverward.train.trainable import FrozenHead, Trainable
 
 DS_DIR = "deepspeed"
@@ -157,6 +159,7 @@ def start_engine(trainable: Trainable, cfg: TrainConfig):
     engine, *_ = deepspeed.initialize(model=module, optimizer=optimizer, config=ds_config,
                                       model_parameters=None if optimizer else
                                       [p for p in module.parameters() if p.requires_grad])
+    guard_loads(engine)  # its reads of saved state cannot run code
     return engine, ds_config
 
 
@@ -173,7 +176,8 @@ def _try_resume(engine, cfg: TrainConfig, fingerprint: str) -> dict | None:
     folder = Path(cfg.out) / DS_DIR
     if not cfg.resume or not (folder / "latest").is_file():
         return None
-    _, state = engine.load_checkpoint(str(folder))
+    tag = verify_state(folder)  # refuses state the run cannot show it wrote, before reading it
+    _, state = engine.load_checkpoint(str(folder), tag=tag)
     if state is None or state.get("fingerprint") != fingerprint:
         raise ValueError(f"{folder}: holds a run with other settings or data; "
                          f"use another --out or --no-resume")
@@ -302,25 +306,31 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
         else:
             loop.bad += 1
         _append_log(cfg.out, record)
-        engine.save_checkpoint(str(Path(cfg.out) / DS_DIR), tag=f"epoch{epoch}",
-                               client_state=loop.client_state(fingerprint, epoch, result))
-        _prune_deepspeed_tags(Path(cfg.out) / DS_DIR)
+        _save_state(engine, Path(cfg.out) / DS_DIR, f"epoch{epoch}",
+                    loop.client_state(fingerprint, epoch, result))
     result.epochs = max(result.epochs, len(result.history))  # a rerun of a finished run
     result.seconds = time.perf_counter() - start
     trainable.save(model, loop.best_state, cfg, provenance(), final=True)
     return result
 
 
-def _prune_deepspeed_tags(folder: Path, keep: int = 1) -> None:
-    """Only the newest DeepSpeed tag is needed to resume; older ones (a full optimizer state
-    each) are removed once the run has ended."""
-    if not is_main_process() or not (folder / "latest").is_file():
-        return
-    latest = (folder / "latest").read_text().strip()
-    tags = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.startswith("epoch")),
-                  key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else -1)
-    for old in tags[:-keep] if keep else tags:
-        if old.name != latest:
+def _save_state(engine, folder: Path, tag: str, client_state: dict) -> None:
+    """DeepSpeed's save (every rank; it ends on a barrier), then on the main rank the digest
+    manifest of the new tag, then the older tags. In that order a kill at any point leaves the
+    manifest naming a complete tag that is still on disk."""
+    engine.save_checkpoint(str(folder), tag=tag, client_state=client_state)
+    if is_main_process():
+        write_manifest(folder, tag)
+        _prune_deepspeed_tags(folder, tag)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # no rank goes on (or returns) before the manifest is down
+
+
+def _prune_deepspeed_tags(folder: Path, keep: str) -> None:
+    """Only the tag the manifest names is needed to resume; older ones (a full optimizer state
+    each) are removed."""
+    for old in folder.iterdir():
+        if old.is_dir() and old.name.startswith("epoch") and old.name != keep:
             shutil.rmtree(old, ignore_errors=True)
 
 

@@ -25,7 +25,10 @@ from cleverward.engine.encoders.hf_towers import (
     folder_fingerprint,
     load_tower,
     local_folder,
+    read_model_config,
+    require_safetensors,
     save_tower,
+    weight_files,
 )
 from cleverward.engine.encoders.registry import register_text_encoder
 
@@ -36,6 +39,7 @@ class HFTextEncoder(TextEncoder):
         self.name = f"{kind}-text"
         self.path = local_folder(location, kind)
         self.batch_size = batch_size
+        require_safetensors(self.path, f"{kind}:{location}")
 
     @cached_property
     def tower(self) -> TextTower:
@@ -48,14 +52,19 @@ class HFTextEncoder(TextEncoder):
 
         return AutoTokenizer.from_pretrained(str(self.path))
 
+    @cached_property
+    def _model_config(self):
+        """The folder's config, read without the weights (the width is checked at load)."""
+        return read_model_config(self.path, f"{self.kind}:{self.path}")
+
     @property
     def _config(self):
-        cfg = self.tower.model.config
+        cfg = self._model_config
         return getattr(cfg, "text_config", cfg)
 
     @property
     def dim(self) -> int:  # type: ignore[override]
-        return embedding_dim(self.kind, self.tower.model.config, self._config)
+        return embedding_dim(self.kind, self._model_config, self._config)
 
     @property
     def max_length(self) -> int:
@@ -197,9 +206,7 @@ class PooledTextEncoder(TextEncoder):
                              f"{', '.join(POOLINGS)}")
         if not (self.model_path / "config.json").is_file():
             raise FileNotFoundError(f"{spec}: no config.json in {self.model_path}")
-        if not any(self.model_path.glob("*.safetensors")):
-            raise FileNotFoundError(f"{spec}: no *.safetensors weights in {self.model_path} "
-                                    f"(pickled .bin weights are not loaded)")
+        require_safetensors(self.model_path, spec)
         self.max_length = max_length or self._default_max_length()
 
     def _default_max_length(self) -> int:
@@ -284,7 +291,7 @@ class PooledTextEncoder(TextEncoder):
     @cached_property
     def _fingerprint(self) -> str:
         names = ("config.json", *TOKENIZER_FILES)
-        files = sorted(self.model_path.glob("*.safetensors")) + [
+        files = weight_files(self.model_path) + [
             f for f in (self.model_path / n for n in names) if f.is_file()]
         files += list(self.st.files) if self.st else []
         lower = bool(self.st and self.st.lower_case)

@@ -77,6 +77,41 @@ def local_folder(location: str | None, kind: str) -> Path:
         ) from exc
 
 
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The files from_pretrained(use_safetensors=True) may load weights from: the safetensors
+    shards and the index that names them (so the fingerprint covers everything that loads)."""
+    return sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.safetensors.index.json"))
+
+
+def require_safetensors(folder: Path, spec: str) -> None:
+    """Towers load safetensors only: a folder holding only pickled weights (pytorch_model.bin)
+    is refused by name, before transformers could unpickle it."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted({p.name for pattern in PICKLED_WEIGHTS for p in folder.glob(pattern)})
+    if pickled:
+        raise FileNotFoundError(
+            f"{spec}: {folder} holds only pickled weights ({', '.join(pickled)}), which are "
+            f"never loaded (a pickle can run code); convert them to model.safetensors")
+    raise FileNotFoundError(f"{spec}: no *.safetensors weights in {folder}")
+
+
+def read_model_config(folder: Path, spec: str):
+    """The folder's transformers config (AutoConfig): widths and sizes without the weights."""
+    from transformers import AutoConfig
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoConfig.from_pretrained(str(folder))
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{spec}: cannot read {folder / 'config.json'} ({first})") from None
+
+
 def load_tower(kind: str, folder: Path, side: str) -> nn.Module:
     """transformers model for one side ("vision" | "text") from folder, in eval mode."""
     import transformers
@@ -90,7 +125,8 @@ def load_tower(kind: str, folder: Path, side: str) -> nn.Module:
     config = json.loads((folder / "config.json").read_text())
     if "projection_dim" in config and kind == "clip":
         kwargs["projection_dim"] = config["projection_dim"]  # the towers' own default is 512
-    return cls.from_pretrained(str(folder), **kwargs).eval()
+    require_safetensors(folder, f"{kind}:{folder}")
+    return cls.from_pretrained(str(folder), use_safetensors=True, **kwargs).eval()
 
 
 def pixel_stats(kind: str, folder: Path) -> tuple[list[float], list[float]]:
@@ -103,7 +139,7 @@ def pixel_stats(kind: str, folder: Path) -> tuple[list[float], list[float]]:
 
 
 def folder_fingerprint(folder: Path, extra: str, also: tuple[str, ...] = ()) -> str:
-    files = sorted(folder.glob("*.safetensors")) + [folder / n for n in ("config.json", *also)]
+    files = weight_files(folder) + [folder / n for n in ("config.json", *also)]
     return hash_files([f for f in files if f.is_file()], extra=extra)
 
 

@@ -23,6 +23,8 @@ from cleverward.engine.encoders.hf_towers import (
     load_tower,
     local_folder,
     pixel_stats,
+    read_model_config,
+    require_safetensors,
     save_tower,
 )
 from cleverward.engine.encoders.registry import register_video_encoder
@@ -34,6 +36,7 @@ class HFVideoEncoder(VideoEncoder):
         self.name = f"{kind}-video"
         self.path = local_folder(location, kind)
         self.batch_size = batch_size
+        require_safetensors(self.path, f"{kind}:{location}")
         self.mean, self.std = pixel_stats(kind, self.path)
 
     @cached_property
@@ -43,13 +46,18 @@ class HFVideoEncoder(VideoEncoder):
         return VideoTower(model, self.kind, self.mean, self.std).eval()
 
     @cached_property
+    def _model_config(self):
+        """The folder's config, read without the weights (the width is checked at load)."""
+        return read_model_config(self.path, f"{self.kind}:{self.path}")
+
+    @cached_property
     def _config(self):
-        cfg = self.tower.model.config
-        return getattr(cfg, "vision_config", cfg)  # X-CLIP: the whole model's config
+        cfg = self._model_config
+        return getattr(cfg, "vision_config", cfg)  # a whole model's config: its vision side
 
     @property
     def dim(self) -> int:  # type: ignore[override]
-        return embedding_dim(self.kind, self.tower.model.config, self._config)
+        return embedding_dim(self.kind, self._model_config, self._config)
 
     @property
     def aligned_dim(self) -> int:  # type: ignore[override]

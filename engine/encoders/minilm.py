@@ -44,7 +44,9 @@ class MiniLMTextEncoder(TextEncoder):
 
         hf_logging.disable_progress_bar()
 
-        return SentenceTransformer(str(self.path), device="cpu")
+        # safetensors only, as every tower here: a .bin beside it is never unpickled
+        return SentenceTransformer(str(self.path), device="cpu",
+                                   model_kwargs={"use_safetensors": True})
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -391,6 +391,53 @@ def test_checkpoint_with_clip_video_and_t5_text_scores_through_the_engine(models
     assert model.fingerprint() == build_video_encoder(video).fingerprint()
 
 
+def test_towers_load_safetensors_only_and_a_planted_bin_never_runs(models, tmp_path):
+    """A CLIP folder with a planted pytorch_model.bin beside its model.safetensors: both towers
+    load the safetensors (the clean folder's vectors), the .bin is never unpickled (its marker
+    stays absent) and, since nothing of it loads, is not in the fingerprint. Without the
+    safetensors the folder is refused by name, still without unpickling."""
+    import shutil
+
+    from cleverward.benchmarks.reliability_state import plant_pickle
+
+    folder = tmp_path / "clip"
+    shutil.copytree(models["clip"], folder)
+    marker = tmp_path / "EXECUTED"
+    plant_pickle(folder / "pytorch_model.bin", marker)
+    clean = build_video_encoder(f"clip:{models['clip']}")
+    enc = build_video_encoder(f"clip:{folder}")
+    clips = _clips(1)
+    np.testing.assert_allclose(enc.encode(clips), clean.encode(clips), atol=1e-6)
+    text = build_text_encoder(f"clip:{folder}")
+    np.testing.assert_allclose(text.encode(TEXTS[:2]),
+                               build_text_encoder(f"clip:{models['clip']}").encode(TEXTS[:2]),
+                               atol=1e-6)
+    assert enc.fingerprint() == clean.fingerprint()
+    assert not marker.exists()
+    (folder / "model.safetensors").unlink()
+    for build in (build_video_encoder, build_text_encoder):
+        with pytest.raises(FileNotFoundError,
+                           match=r"holds only pickled weights \(pytorch_model.bin\)"):
+            build(f"clip:{folder}")
+    assert not marker.exists()
+
+
+def test_a_head_narrower_than_its_encoder_is_refused_at_load(models, tmp_path):
+    """CLIP's video tower outputs projection_dim = 8 values; a head built for 7 is refused
+    when the checkpoint loads, naming config.json, not at the first matmul after decoding."""
+    from cleverward.engine.checkpoint import CheckpointConfig, CheckpointError, save_checkpoint
+    from cleverward.engine.model import RewardModel
+    from cleverward.engine.reward_head import RewardHead, RewardHeadConfig
+
+    head = RewardHead(RewardHeadConfig(video_dim=7, text_dim=16, embed_dim=4))
+    cfg = CheckpointConfig(video_encoder=f"clip:{models['clip']}",
+                           text_encoder=f"t5:{models['t5']}", head=head.cfg.to_dict())
+    save_checkpoint(tmp_path / "ckpt", cfg, head.state_dict())
+    with pytest.raises(CheckpointError, match=rf"^{tmp_path / 'ckpt' / 'config.json'}: "
+                                              r"head.video_dim is 7 but .* outputs 8 values$"):
+        RewardModel.from_pretrained(tmp_path / "ckpt")
+
+
 def test_last_token_lm_tower_exports_to_onnx_with_parity(models, tmp_path):
     """The exporter's contract (forward(input_ids, attention_mask) -> unit vectors): the export
     checks ONNX Runtime against eager torch on ragged right-padded batches it never saw."""

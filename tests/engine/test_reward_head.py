@@ -51,14 +51,16 @@ def test_head_is_differentiable():
 
 
 def test_save_load_round_trip(tmp_path):
+    # the head's widths must be the encoders' (checked at load): ConSE 1668, MiniLM 384
+    dv, dt = 1668, 384
     cfg = CheckpointConfig(video_encoder="conse-mobilenetv2", text_encoder="minilm-l6",
-                           head=RewardHeadConfig(12, 7, 5).to_dict(), provenance={"steps": 3})
-    model = RewardModel(cfg, _head(3))
+                           head=RewardHeadConfig(dv, dt, 5).to_dict(), provenance={"steps": 3})
+    model = RewardModel(cfg, _head(3, dv, dt))
     model.save_pretrained(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "config.json", "model.safetensors"]
     loaded = RewardModel.from_pretrained(tmp_path / "ckpt")
-    v, t = np.random.rand(2, 12).astype(np.float32), np.random.rand(3, 7).astype(np.float32)
+    v, t = np.random.rand(2, dv).astype(np.float32), np.random.rand(3, dt).astype(np.float32)
     np.testing.assert_allclose(loaded.score(v, t), model.score(v, t), atol=1e-6)
     assert loaded.cfg.provenance == {"steps": 3}
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cleverward.train.datasets import AnnotationError
 from cleverward.train.pairs import PairsConfig, build_pairs
 
 
@@ -155,6 +156,28 @@ def test_dedup_merges_identical_files_across_datasets(tmp_path):
     assert summary.duplicate_videos == 0 and len(rows) == 3
 
 
+def test_fifos_named_as_videos_are_not_read_by_dedup(tmp_path):
+    """Two FIFOs have the same size (0), so dedup would hash both, and the first read of a FIFO
+    with no writer blocks forever. Run in a thread so the old behaviour fails, not hangs."""
+    import os
+    import threading
+
+    from cleverward.train.dedup import duplicate_aliases
+
+    fifos = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for f in fifos:
+        os.mkfifo(f)
+    (tmp_path / "c.mp4").write_bytes(b"x")
+    (tmp_path / "d.mp4").write_bytes(b"x")
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(duplicate_aliases(
+        [str(p) for p in (*fifos, tmp_path / "c.mp4", tmp_path / "d.mp4")])), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "dedup blocked reading a FIFO"
+    assert result == {str(tmp_path / "d.mp4"): str(tmp_path / "c.mp4")}
+
+
 def test_deterministic_for_a_seed_and_input_order(tmp_path):
     prompts = [f"prompt {i}" for i in range(12)]
     spec = _three_prompts(tmp_path, prompts)
@@ -174,15 +197,21 @@ def test_missing_files_counted_paths_relative_to_root(tmp_path):
     (root / "here.mp4").write_bytes(b"x")
     spec = _jsonl(tmp_path / "m.jsonl", [_scored("here.mp4", "p", overall=1),
                                          _scored("gone.mp4", "p", overall=3),
-                                         _scored("/elsewhere/abs.mp4", "p", overall=2)])
+                                         _scored(str(root / "sub" / "abs.mp4"), "p",
+                                                 overall=2)])
     rows, summary = _build(spec, videos_root=str(root))
     assert summary.videos == 3 and summary.missing_videos == 2
     assert {r["chosen"] for r in rows} | {r["rejected"] for r in rows} == {
-        "here.mp4", "gone.mp4", "/elsewhere/abs.mp4"}
+        "here.mp4", "gone.mp4", "sub/abs.mp4"}  # an absolute path inside the root is kept
     text = summary.to_text()
     assert "missing videos: 2 of 3" in text and "gone.mp4" in text
-    rows, _ = _build(spec)  # no videos_root: absolute paths
-    assert all(Path(r["chosen"]).is_absolute() for r in rows)
+    rows, _ = _build(spec, videos_root=str(tmp_path))  # a wider root: paths relative to it
+    assert {r["chosen"] for r in rows} | {r["rejected"] for r in rows} == {
+        "here.mp4", "gone.mp4", "videos/sub/abs.mp4"}
+    outside = _jsonl(tmp_path / "o.jsonl", [_scored("/elsewhere/abs.mp4", "p", overall=2)])
+    with pytest.raises(AnnotationError, match=r"o.jsonl:1: video path '/elsewhere/abs.mp4' "
+                                              r"leaves the videos root"):
+        _build(outside, videos_root=str(root))
 
 
 def test_summary_table_and_dropped_dimensions(tmp_path):

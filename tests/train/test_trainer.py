@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from cleverward.benchmarks.reliability_state import plant_pickle
 from cleverward.engine.model import RewardModel
 from cleverward.train.config import TrainConfig
 from cleverward.train.deepspeed_config import deepspeed_config_for, generate_deepspeed_config
@@ -14,6 +15,7 @@ from cleverward.train.losses import bradley_terry_loss
 from cleverward.train.objective import PairObjective
 from cleverward.train.pairs import PairsConfig, build_pairs
 from cleverward.train.pairs_io import write_pairs
+from cleverward.train.resume_state import ResumeStateError, write_manifest
 from cleverward.train.trainer import split_by_prompt, train
 
 pytest.importorskip("deepspeed", reason="deepspeed is a core dependency")
@@ -122,12 +124,41 @@ def test_interrupted_run_resumes_from_its_deepspeed_checkpoint(task, tmp_path):
         train(_cfg(task, out, epochs=4, lr=0.1))
 
 
+@pytest.mark.slow
+def test_resume_refuses_planted_state_and_runs_none_of_it(task, tmp_path):
+    """A pickle planted in out/deepspeed/ would run under DeepSpeed's own torch.load
+    (weights_only=False). Planted after the save, its digest differs from the run's manifest:
+    refused by name before anything is read. With the manifest forged to match, DeepSpeed's
+    read goes through weights_only and refuses it. The marker never appears; the run's own
+    state resumes (test_interrupted_run_resumes_from_its_deepspeed_checkpoint)."""
+    out = tmp_path / "run"
+    train(_cfg(task, out, epochs=1, patience=10))
+    state = out / "deepspeed" / "epoch0" / "mp_rank_00_model_states.pt"
+    marker = tmp_path / "EXECUTED"
+    plant_pickle(state, marker)
+    with pytest.raises(ResumeStateError, match=rf"^{state}: changed since the run saved it"):
+        train(_cfg(task, out, epochs=2, patience=10))
+    write_manifest(out / "deepspeed", "epoch0")
+    with pytest.raises(ResumeStateError, match=rf"^{state}: holds objects .* refused unread"):
+        train(_cfg(task, out, epochs=2, patience=10))
+    assert not marker.exists()
+    (out / "deepspeed" / "manifest.json").unlink()
+    with pytest.raises(ResumeStateError, match="manifest.json: missing"):
+        train(_cfg(task, out, epochs=2, patience=10))
+    assert not marker.exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", [2, 3])
-def test_zero_stages_train_and_save(task, tmp_path, stage):
+def test_zero_stages_train_save_and_resume(task, tmp_path, stage):
     out = tmp_path / f"zero{stage}"
-    result = train(_cfg(task, out, epochs=1, zero_stage=stage))
+    result = train(_cfg(task, out, epochs=1, zero_stage=stage, patience=10))
     assert result.steps > 0
     assert RewardModel.from_pretrained(out).cfg.provenance["zero_stage"] == stage
+    # the partitioned optimizer state (loss scaler, stage enum inside) reads back through the
+    # weights_only loader's allow-list
+    again = train(_cfg(task, out, epochs=2, zero_stage=stage, patience=10))
+    assert again.resumed_from == 0 and again.steps == 2 * result.steps
 
 
 @pytest.mark.parametrize("objective", ["bt-ties", "sft"])

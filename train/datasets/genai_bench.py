@@ -17,6 +17,7 @@ from cleverward.train.datasets.records import (
     DatasetRecords,
     PairItem,
     annotation_root,
+    check_keys,
     iter_json_records,
     require_object,
     require_str,
@@ -26,6 +27,7 @@ from cleverward.train.datasets.records import (
 DATASET = "genai-bench"
 DIMENSION = "vote"
 VOTES = {"leftvote": False, "rightvote": False, "tievote": True, "bothbad_vote": True}
+KEYS = ("id", "prompt", "video_left", "video_right", "left_video", "right_video", "vote_type")
 
 
 def _video(record: dict, side: str, path: Path, line: int) -> str:
@@ -36,10 +38,12 @@ def _video(record: dict, side: str, path: Path, line: int) -> str:
 
 
 def _pair(record: dict, root: Path, path: Path, line: int) -> PairItem:
+    check_keys(record, KEYS, path, line, strict=False)  # the release has more fields
     prompt = require_str(record, "prompt", path, line)
-    left = resolve_video(_video(record, "left", path, line), root)
-    right = resolve_video(_video(record, "right", path, line), root)
-    vote = str(record.get("vote_type", "")).strip().lower()
+    left = resolve_video(_video(record, "left", path, line), root, path, line)
+    right = resolve_video(_video(record, "right", path, line), root, path, line)
+    raw_vote = record.get("vote_type")
+    vote = raw_vote.strip().lower() if isinstance(raw_vote, str) else ""
     if vote not in VOTES:
         raise AnnotationError(
             path, line, f"vote_type {record.get('vote_type')!r} not one of {', '.join(VOTES)}"

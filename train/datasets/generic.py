@@ -10,11 +10,13 @@ or a pair record
 `dataset` is optional (default: the file's stem); so are a pair's `dimension` (default overall),
 `tie` (default false) and `vote` (a free-form raw label kept in the output). Dimension names go
 through the taxonomy like every other dataset's. The synthetic task (`cleverward synth`) writes
-this layout. A JSON array of the same records is read too.
+this layout. A JSON array of the same records is read too. The layout is the project's own, so a
+key it does not define (a misspelt "Video") is an error, as is a value of the wrong type.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from cleverward.engine.dimensions import OVERALL
@@ -24,8 +26,8 @@ from cleverward.train.datasets.records import (
     PairItem,
     ScoredItem,
     annotation_root,
+    check_keys,
     iter_json_records,
-    parse_number,
     require_object,
     require_str,
     resolve_video,
@@ -38,33 +40,49 @@ def _dataset(record: dict, default: str, path: Path, line: int) -> str:
     return require_str(record, "dataset", path, line)
 
 
+SCORED_KEYS = ("video", "prompt", "scores", "dataset")
+PAIR_KEYS = ("prompt", "chosen", "rejected", "dimension", "tie", "vote", "dataset")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
 def _scored(record: dict, root: Path, default: str, path: Path, line: int) -> ScoredItem:
+    check_keys(record, SCORED_KEYS, path, line, strict=True)
     raw = record["scores"]
     if not isinstance(raw, dict) or not raw:
         raise AnnotationError(path, line, "'scores' must be a non-empty object")
-    scores = {str(k): parse_number(v) for k, v in raw.items()}
-    bad = [k for k, v in scores.items() if v is None]
+    if not all(k.strip() for k in raw):
+        raise AnnotationError(path, line, "'scores' has an empty dimension name")
+    bad = [k for k, v in raw.items() if not _is_number(v)]
     if bad:
-        raise AnnotationError(path, line, f"non-numeric score(s) for {', '.join(bad)}")
+        raise AnnotationError(path, line, f"non-numeric score(s) for {', '.join(bad)} (scores "
+                                          f"are finite JSON numbers)")
     return ScoredItem(
         _dataset(record, default, path, line),
-        resolve_video(require_str(record, "video", path, line), root),
-        require_str(record, "prompt", path, line), scores, f"{path}:{line}",
+        resolve_video(require_str(record, "video", path, line), root, path, line),
+        require_str(record, "prompt", path, line), {k: float(v) for k, v in raw.items()},
+        f"{path}:{line}",
     )
 
 
 def _pair(record: dict, root: Path, default: str, path: Path, line: int) -> PairItem:
+    check_keys(record, PAIR_KEYS, path, line, strict=True)
     tie = record.get("tie", False)
     if not isinstance(tie, bool):
         raise AnnotationError(path, line, f"'tie' must be true or false, got {tie!r}")
     dimension = require_str(record, "dimension", path, line) if "dimension" in record else OVERALL
     vote = record.get("vote")
+    if vote is not None and not isinstance(vote, str):
+        raise AnnotationError(path, line, f"'vote' must be a string or null, got {vote!r}")
     return PairItem(
         _dataset(record, default, path, line),
         require_str(record, "prompt", path, line),
-        resolve_video(require_str(record, "chosen", path, line), root),
-        resolve_video(require_str(record, "rejected", path, line), root),
-        dimension, tie, None if vote is None else str(vote), f"{path}:{line}",
+        resolve_video(require_str(record, "chosen", path, line), root, path, line),
+        resolve_video(require_str(record, "rejected", path, line), root, path, line),
+        dimension, tie, vote, f"{path}:{line}",
     )
 
 

@@ -37,5 +37,6 @@ def parse_spec(spec: str) -> tuple[str, Path]:
 def load_dataset(spec: str, videos_root: str | Path | None = None) -> DatasetRecords:
     fmt, path = parse_spec(spec)
     if not path.is_file():
-        raise FileNotFoundError(f"dataset {spec!r}: no such file {path}")
+        what = "not a regular file" if path.exists() else "no such file"
+        raise FileNotFoundError(f"dataset {spec!r}: {what} {path}")
     return FORMATS[fmt](path, videos_root)

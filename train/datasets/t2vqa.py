@@ -15,7 +15,9 @@ from cleverward.train.datasets.records import (
     DatasetRecords,
     ScoredItem,
     annotation_root,
+    iter_lines,
     parse_number,
+    read_text,
     resolve_video,
 )
 
@@ -43,20 +45,19 @@ def load(path: str | Path, videos_root: str | Path | None = None) -> DatasetReco
     root = annotation_root(path, videos_root)
     items: list[ScoredItem] = []
     seen_record = False
-    with open(path, encoding="utf-8-sig") as f:
-        for lineno, raw in enumerate(f, start=1):
-            text = raw.strip()
-            if not text:
+    for lineno, raw in iter_lines(read_text(path)):  # UTF-8 or an error naming the line
+        text = raw.strip()
+        if not text:
+            continue
+        name, prompt, mos = _parse_line(path, lineno, text)
+        if mos is None:
+            if not seen_record and not _looks_like_video(name):  # a header line
+                seen_record = True
                 continue
-            name, prompt, mos = _parse_line(path, lineno, text)
-            if mos is None:
-                if not seen_record and not _looks_like_video(name):  # a header line
-                    seen_record = True
-                    continue
-                raise AnnotationError(path, lineno, f"MOS {text.split('|')[-1]!r} is not a number")
-            seen_record = True
-            if not name or not prompt:
-                raise AnnotationError(path, lineno, "empty file name or prompt")
-            video = resolve_video(name, root)
-            items.append(ScoredItem(DATASET, video, prompt, {DIMENSION: mos}, f"{path}:{lineno}"))
+            raise AnnotationError(path, lineno, f"MOS {text.split('|')[-1]!r} is not a number")
+        seen_record = True
+        if not name or not prompt:
+            raise AnnotationError(path, lineno, "empty file name or prompt")
+        video = resolve_video(name, root, path, lineno)
+        items.append(ScoredItem(DATASET, video, prompt, {DIMENSION: mos}, f"{path}:{lineno}"))
     return DatasetRecords(path=str(path), scored=tuple(items))

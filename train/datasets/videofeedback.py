@@ -28,6 +28,7 @@ from cleverward.train.datasets.records import (
     DatasetRecords,
     ScoredItem,
     annotation_root,
+    check_keys,
     iter_json_records,
     parse_number,
     require_object,
@@ -50,10 +51,13 @@ _PROMPT_END = (
     re.compile(r"\"\s*,?\s*\n\s*all the frames", re.I),
     re.compile(r"\",?\s*\n"),
 )
+KEYS = ("id", "images", "conversations", "text prompt", "prompt", *ASPECTS)
 _PROMPT_LINE = re.compile(r"^\s*(?:text\s+)?prompt\s*:\s*(.+?)\s*$", re.I | re.M)
 
 
-def _turn(conversations: list, roles: tuple[str, ...]) -> str | None:
+def _turn(conversations: object, roles: tuple[str, ...]) -> str | None:
+    if not isinstance(conversations, list):
+        return None
     for turn in conversations:
         if isinstance(turn, dict) and str(turn.get("from", "")).lower() in roles:
             value = turn.get("value")
@@ -87,14 +91,16 @@ def _video_of(record: dict, root: Path, path: Path, line: int) -> str:
     if not isinstance(images, list) or not images or not all(isinstance(i, str) for i in images):
         raise AnnotationError(path, line, "'images' must be a non-empty list of frame paths")
     if len(images) == 1 and images[0].lower().endswith(_VIDEO_SUFFIXES):
-        return resolve_video(images[0], root)
+        return resolve_video(images[0], root, path, line)
     parents = {os.path.dirname(i) for i in images}
     if parents == {""}:
         vid = record.get("id")
-        if vid is None or str(vid).strip() == "":
+        if isinstance(vid, bool) or not isinstance(vid, (str, int)) or not str(vid).strip():
             raise AnnotationError(path, line, "bare frame names need an 'id' (frames at <id>/)")
-        return resolve_video(str(vid).strip(), root)
-    return resolve_video(os.path.commonpath(sorted(parents)), root)
+        return resolve_video(str(vid).strip(), root, path, line)
+    if len({os.path.isabs(p) for p in parents}) > 1:
+        raise AnnotationError(path, line, "'images' mixes absolute and relative frame paths")
+    return resolve_video(os.path.commonpath(sorted(parents)), root, path, line)
 
 
 def _scores(record: dict, path: Path, line: int) -> dict[str, float]:
@@ -104,7 +110,7 @@ def _scores(record: dict, path: Path, line: int) -> dict[str, float]:
     if top:
         scores = dict(top)
     else:
-        answer = _turn(record.get("conversations") or [], ("gpt", "assistant"))
+        answer = _turn(record.get("conversations"), ("gpt", "assistant"))
         if answer is None:
             raise AnnotationError(path, line, "no gpt/assistant turn in conversations")
         scores = scores_from_answer(answer)
@@ -121,7 +127,7 @@ def _prompt(record: dict, path: Path, line: int) -> str:
     for key in ("text prompt", "prompt"):
         if isinstance(record.get(key), str) and record[key].strip():
             return record[key].strip()
-    question = _turn(record.get("conversations") or [], ("human", "user"))
+    question = _turn(record.get("conversations"), ("human", "user"))
     prompt = prompt_from_question(question) if question else None
     if not prompt:
         raise AnnotationError(path, line, "no prompt found in the question turn")
@@ -142,6 +148,9 @@ def load(path: str | Path, videos_root: str | Path | None = None) -> DatasetReco
     items = []
     for line, obj in iter_json_records(path):
         record = require_object(obj, path, line)
+        check_keys(record, KEYS, path, line, strict=False)  # releases carry more fields
+        if not isinstance(record.get("conversations", []), list):
+            raise AnnotationError(path, line, "'conversations' must be a list of turns")
         items.append(ScoredItem(
             DATASET, _video_of(record, root, path, line), _prompt(record, path, line),
             _scores(record, path, line), f"{path}:{line}",
