@@ -15,7 +15,7 @@ BASE_STAMP := $(VENV)/.installed-base-$(STAMP_HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(STAMP_HASH)
 DEMO_DIR ?= demo-out
 
-.PHONY: demo test lint install install-test bench clean
+.PHONY: demo test lint install install-test bench clean mutate
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ lint: $(TEST_STAMP)
 test: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -m "not gpu" --durations=15
+
+# Mutation testing of the core modules (slow, not part of test): tests/RESULTS_mutation.md.
+# One module: make mutate MUTATE_ARGS="--only engine.sharding"
+mutate: $(TEST_STAMP)
+	$(PY) -m tests.mutation.mutate $(MUTATE_ARGS)
 
 bench: $(BASE_STAMP)
 	$(VENV)/bin/cleverward bench --quick

@@ -1,0 +1,42 @@
+"""Which core modules `make mutate` mutates, and the fast test subset that judges each.
+
+One entry a module: the file (relative to the repository root), optional function names to
+restrict mutation to (the cache-key functions of a larger module), and the pytest arguments
+that select the tests for it. Adding a module is one line. The tests named must be fast:
+mutmut runs them once per mutant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str
+    tests: tuple[str, ...]
+    functions: tuple[str, ...] = ()  # empty: every function in the file
+
+    def __post_init__(self) -> None:
+        if not self.path.endswith(".py"):
+            raise ValueError(f"path: expected a .py file, got {self.path!r}")
+        if not self.tests:
+            raise ValueError(f"tests: {self.path} needs at least one test selection")
+
+    @property
+    def slug(self) -> str:
+        return self.path.removesuffix(".py").replace("/", ".")
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("engine/sharding.py", ("tests/engine/test_sharding.py",)),
+    Target("engine/decode/sampling.py", ("tests/engine/test_decode.py::test_uniform_indices",
+                                         "tests/engine/test_decode.py::test_uniform_indices_long_clip_spans_the_clip",
+                                         "tests/engine/test_decode.py::test_uniform_indices_rejects_empty")),
+)
+
+# Rewritten by other work in progress; one line each to add once it lands:
+#   Target("train/metrics.py", ("tests/train/test_metrics.py",)),
+#   Target("engine/run_record.py", ("tests/engine/test_run_record.py",)),
+#   Target("train/datasets/<parser>.py", ("tests/train/test_datasets.py",)),
+PENDING = ("train/metrics.py", "engine resume / run record", "train/datasets score parsing")
