@@ -28,11 +28,21 @@ class Target:
         return self.path.removesuffix(".py").replace("/", ".")
 
 
+_UNIFORM = "tests/engine/test_decode.py::test_uniform_indices"
+_CACHE_KEYS = ("text_key", "_hash_file", "content_digest", "file_signature", "folder",
+               "video_key", "_memo_key")
+
 TARGETS: tuple[Target, ...] = (
     Target("engine/sharding.py", ("tests/engine/test_sharding.py",)),
-    Target("engine/decode/sampling.py", ("tests/engine/test_decode.py::test_uniform_indices",
-                                         "tests/engine/test_decode.py::test_uniform_indices_long_clip_spans_the_clip",
-                                         "tests/engine/test_decode.py::test_uniform_indices_rejects_empty")),
+    Target("engine/decode/sampling.py", (_UNIFORM, _UNIFORM + "_long_clip_spans_the_clip",
+                                         _UNIFORM + "_rejects_empty")),
+    Target("engine/reward_head.py", ("tests/engine/test_reward_head.py",)),
+    Target("engine/embedding_cache.py", ("tests/engine/test_cache_keys.py",
+                                         "tests/engine/test_embedding_cache.py"), _CACHE_KEYS),
+    Target("train/losses.py", ("tests/train/test_losses.py",)),
+    Target("train/scales.py", ("tests/train/test_losses.py", "tests/train/test_pairs.py")),
+    Target("train/targets.py", ("tests/train/test_pairs.py",)),
+    Target("train/pairs.py", ("tests/train/test_pairs.py",)),
 )
 
 # Rewritten by other work in progress; one line each to add once it lands:
