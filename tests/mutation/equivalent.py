@@ -21,4 +21,7 @@ EQUIVALENT: dict[str, str] = {
     _SHARD + "x_parse_shard__mutmut_3": "partition vs rpartition differ only with two or more "
     "'/', and then one side holds a '/' and int() rejects it either way",
     _SHARD + "x_shard_of__mutmut_11": "int.from_bytes's byteorder defaults to 'big' (Python 3.11+)",
+    "cleverward.engine.decode.sampling.x_uniform_indices__mutmut_19": "the clamp never binds: "
+    "the largest centre is floor((n - 0.5) * N / n) = floor(N - N / 2n) <= N - 1, so clamping to "
+    "N + 1 instead of N - 1 changes nothing (it guards float rounding only)",
 }

@@ -35,7 +35,8 @@ _CACHE_KEYS = ("text_key", "_hash_file", "content_digest", "file_signature", "fo
 TARGETS: tuple[Target, ...] = (
     Target("engine/sharding.py", ("tests/engine/test_sharding.py",)),
     Target("engine/decode/sampling.py", (_UNIFORM, _UNIFORM + "_long_clip_spans_the_clip",
-                                         _UNIFORM + "_rejects_empty")),
+                                         _UNIFORM + "_rejects_empty",
+                                         "tests/engine/test_sampling.py")),
     Target("engine/reward_head.py", ("tests/engine/test_reward_head.py",)),
     Target("engine/embedding_cache.py", ("tests/engine/test_cache_keys.py",
                                          "tests/engine/test_embedding_cache.py"), _CACHE_KEYS),

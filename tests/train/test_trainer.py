@@ -38,6 +38,11 @@ def _cfg(task, out, **kw) -> TrainConfig:
     return TrainConfig(**(base | kw))
 
 
+def _head_moved(model: RewardModel) -> bool:
+    start = RewardModel.from_pretrained("default").head.state_dict()
+    return any(not torch.equal(v, start[k]) for k, v in model.head.state_dict().items())
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="TrainConfig.objective"):
         TrainConfig(pairs="p", out="o", objective="hinge")
@@ -125,14 +130,17 @@ def test_interrupted_run_resumes_from_its_deepspeed_checkpoint(task, tmp_path):
 def test_zero_stages_train_and_save(task, tmp_path, stage):
     out = tmp_path / f"zero{stage}"
     result = train(_cfg(task, out, epochs=1, zero_stage=stage))
-    assert result.steps > 0
+    assert result.steps == -(-result.train_pairs // 16) > 0  # one rank: every batch of the epoch
+    assert _head_moved(RewardModel.from_pretrained(out))
     assert RewardModel.from_pretrained(out).cfg.provenance["zero_stage"] == stage
 
 
 @pytest.mark.parametrize("objective", ["bt-ties", "sft"])
 def test_other_objectives_run(task, tmp_path, objective):
-    result = train(_cfg(task, tmp_path / objective, epochs=2, objective=objective))
-    assert result.steps > 0
+    result = train(_cfg(task, tmp_path / objective, epochs=2, objective=objective, patience=10))
+    assert result.steps == 2 * -(-result.train_pairs // 16) > 0  # 2 epochs of ceil(n / 16)
+    saved = RewardModel.from_pretrained(tmp_path / objective)
+    assert _head_moved(saved) == (result.best_epoch >= 0)  # a kept epoch, or the start itself
     assert RewardModel.from_pretrained(tmp_path / objective).cfg.provenance["objective"] == \
         objective
 
