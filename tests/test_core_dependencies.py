@@ -30,11 +30,13 @@ OPTIONAL = {"tensorrt", "nvidia.dali", "peft", "skvideo"}
 
 
 def _broken_installs(tmp_path: Path, modules) -> dict:
-    """An environment where `import m` raises ImportError for each m, as a broken wheel does."""
+    """An environment where `import m` raises ModuleNotFoundError for each m, as when the wheel
+    is missing (the error pytest.importorskip turns into a skip)."""
     for module in modules:
         fake = tmp_path / "broken" / module
         fake.mkdir(parents=True)
-        (fake / "__init__.py").write_text(f"raise ImportError('{module} is broken (test)')\n")
+        (fake / "__init__.py").write_text(
+            f"raise ModuleNotFoundError('{module} is broken (test)', name={module!r})\n")
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "broken"), *sys.path]))
 
 
