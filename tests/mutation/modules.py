@@ -40,10 +40,10 @@ TARGETS: tuple[Target, ...] = (
     Target("engine/reward_head.py", ("tests/engine/test_reward_head.py",)),
     Target("engine/embedding_cache.py", ("tests/engine/test_cache_keys.py",
                                          "tests/engine/test_embedding_cache.py"), _CACHE_KEYS),
-    Target("train/losses.py", ("tests/train/test_losses.py",)),
+    Target("train/losses.py", ("tests/train/test_losses.py", "tests/train/test_loss_precision.py")),
     Target("train/scales.py", ("tests/train/test_scales.py", "tests/train/test_losses.py",
                                "tests/train/test_pairs.py")),
-    Target("train/targets.py", ("tests/train/test_pairs.py",)),
+    Target("train/targets.py", ("tests/train/test_targets.py", "tests/train/test_pairs.py")),
     Target("train/pairs.py", ("tests/train/test_pairs.py",)),
 )
 
