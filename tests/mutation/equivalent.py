@@ -8,6 +8,8 @@ listed function changes.
 from __future__ import annotations
 
 _SHARD = "cleverward.engine.sharding."
+_HEAD = "cleverward.engine.reward_head.xǁRewardHeadǁ"
+_EPS = "torch.nn.functional.normalize's default eps is 1e-12: dropping the argument changes nothing"
 _CPU_ONLY = ("device=None puts tau on the default device, which is where the rewards are on a "
              "machine without a GPU; observable only with CUDA (a gpu-marked test could)")
 _AT_EOF = ("for a file of at most 64 KiB the head read already reached the end, so reading "
@@ -23,6 +25,8 @@ EQUIVALENT: dict[str, str] = {
     _SHARD + "x_parse_shard__mutmut_3": "partition vs rpartition differ only with two or more "
     "'/', and then one side holds a '/' and int() rejects it either way",
     _SHARD + "x_shard_of__mutmut_11": "int.from_bytes's byteorder defaults to 'big' (Python 3.11+)",
+    _HEAD + "project_text__mutmut_9": _EPS,
+    _HEAD + "project_video__mutmut_9": _EPS,
     "cleverward.train.losses.x_tie_aware_bt_loss__mutmut_6": _CPU_ONLY,
     "cleverward.train.losses.x_tie_aware_bt_loss__mutmut_9": _CPU_ONLY,
     "cleverward.engine.decode.sampling.x_uniform_indices__mutmut_19": "the clamp never binds: "
