@@ -91,9 +91,12 @@ def run_target(target: Target, max_children: int) -> dict:
     dest = stage(target)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
     env.pop("PYTHONPATH", None)
-    pattern = f"{_module(target)}.*"
+    mod = _module(target)
+    patterns = ([p for f in target.functions for p in (f"{mod}.x_{f}__mutmut_*",
+                                                       f"{mod}.xǁ*ǁ{f}__mutmut_*")]
+                or [f"{mod}.*"])
     t0 = time.monotonic()
-    _mutmut(dest, "run", "--max-children", str(max_children), pattern, env=env)
+    _mutmut(dest, "run", "--max-children", str(max_children), *patterns, env=env)
     seconds = time.monotonic() - t0
     statuses: dict[str, str] = {}
     for line in _mutmut(dest, "results", "--all", "true", env=env).splitlines():
