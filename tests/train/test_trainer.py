@@ -131,8 +131,9 @@ def test_zero_stages_train_and_save(task, tmp_path, stage):
     out = tmp_path / f"zero{stage}"
     result = train(_cfg(task, out, epochs=1, zero_stage=stage))
     assert result.steps == -(-result.train_pairs // 16) > 0  # one rank: every batch of the epoch
-    assert _head_moved(RewardModel.from_pretrained(out))
-    assert RewardModel.from_pretrained(out).cfg.provenance["zero_stage"] == stage
+    saved = RewardModel.from_pretrained(out)
+    assert _head_moved(saved) == (result.best_epoch >= 0)  # a kept epoch, or the start itself
+    assert saved.cfg.provenance["zero_stage"] == stage
 
 
 @pytest.mark.parametrize("objective", ["bt-ties", "sft"])
