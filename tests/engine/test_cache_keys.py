@@ -124,3 +124,40 @@ def test_namespace_folder_names_kind_and_hashes_every_field():
     # the separator keeps ("enc-a", "frames=8") and ("enc-af", "rames=8") apart
     assert Namespace("video", "enc-af", "rames=8", 4).folder() != ns.folder()
     assert Namespace("text", "enc-a", "frames=8", 4).folder().startswith("text-")
+
+
+def test_one_session_hashes_each_file_once(tmp_path):
+    """Three files, each keyed twice in one session: three hashes, counted (stats.hashed)."""
+    paths = [_write(tmp_path / f"v{i}.mp4", bytes(_bytes(100, seed=i))) for i in range(3)]
+    with _cache(tmp_path / "cache") as cache:
+        keys = [cache.video_key(p) for p in paths + paths]
+        assert cache.stats.hashed == 3
+    assert keys[:3] == keys[3:] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+
+
+def test_a_later_session_trusts_the_memo_and_counts_each_hit(tmp_path):
+    paths = [_write(tmp_path / f"v{i}.mp4", bytes(_bytes(100, seed=i))) for i in range(2)]
+    with _cache(tmp_path / "cache") as cache:
+        for p in paths:
+            cache.video_key(p)
+    with _cache(tmp_path / "cache") as cache:
+        assert [cache.video_key(p) for p in paths] == [
+            hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+        assert (cache.stats.memo_hits, cache.stats.hashed) == (2, 0)
+
+
+def test_a_memo_recorded_exactly_one_window_after_the_mtime_is_trusted(tmp_path, monkeypatch):
+    """racy means recorded_ns < mtime_ns + window: at recorded_ns == mtime_ns + window the
+    file had a full window to settle, so the memo holds (the boundary, to the nanosecond)."""
+    import cleverward.engine.embedding_cache as ec
+
+    mtime = OLD_NS
+    p = _write(tmp_path / "v.mp4", b"abc", mtime_ns=mtime)
+    monkeypatch.setattr(ec.time, "time_ns", lambda: mtime + 10**9)  # the clock when hashing
+    cfg = CacheConfig(root=str(tmp_path / "cache"), racy_window_s=1.0)
+    spaces = (Namespace("video", "enc", "frames=8", 3), Namespace("text", "txt", "", 3))
+    with EmbeddingCache(cfg, *spaces) as cache:
+        cache.video_key(p)
+    with EmbeddingCache(cfg, *spaces) as cache:
+        cache.video_key(p)
+        assert (cache.stats.memo_hits, cache.stats.hashed) == (1, 0)

@@ -8,6 +8,9 @@ listed function changes.
 from __future__ import annotations
 
 _SHARD = "cleverward.engine.sharding."
+_EC = "cleverward.engine.embedding_cache."
+_BLOCK = "the digest of a stream does not depend on the block size it is fed in"
+_SQL = "SQL keywords and (unquoted) identifiers are case-insensitive in SQLite"
 _HEAD = "cleverward.engine.reward_head.xǁRewardHeadǁ"
 _EPS = "torch.nn.functional.normalize's default eps is 1e-12: dropping the argument changes nothing"
 _CPU_ONLY = ("device=None puts tau on the default device, which is where the rewards are on a "
@@ -25,6 +28,15 @@ EQUIVALENT: dict[str, str] = {
     _SHARD + "x_parse_shard__mutmut_3": "partition vs rpartition differ only with two or more "
     "'/', and then one side holds a '/' and int() rejects it either way",
     _SHARD + "x_shard_of__mutmut_11": "int.from_bytes's byteorder defaults to 'big' (Python 3.11+)",
+    _EC + "x__hash_file__mutmut_12": _BLOCK + " (read(None) reads it all at once)",
+    _EC + "x__hash_file__mutmut_14": _BLOCK,
+    _EC + "x__hash_file__mutmut_15": _BLOCK,
+    _EC + "x_text_key__mutmut_4": "Python's codec names are case-insensitive: 'UTF-8' is 'utf-8'",
+    _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_7": _SQL,
+    _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_8": _SQL,
+    _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_18": "1e9 + 1 ns per second of window widens a 2 s "
+    "window by 2 ns: below the resolution of any file system's mtime (ext4: 1 ns, but written "
+    "from a clock that ticks far coarser), so not observable",
     _HEAD + "project_text__mutmut_9": _EPS,
     _HEAD + "project_video__mutmut_9": _EPS,
     "cleverward.train.losses.x_tie_aware_bt_loss__mutmut_6": _CPU_ONLY,
