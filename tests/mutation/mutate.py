@@ -89,7 +89,12 @@ def _wanted(target: Target, name: str) -> bool:
     return any(local in (f"x_{f}", f) or local.endswith(f"ǁ{f}") for f in target.functions)
 
 
-def run_target(target: Target, max_children: int) -> dict:
+def run_target(target: Target, max_children: int, previous: dict | None = None) -> dict:
+    """All of the target's mutants; with `previous` (its last result), only the mutants that
+    survived it, the rest keeping their verdict (the tests only grow, so a mutant once killed
+    stays killed)."""
+    if previous is not None and not previous["survivors"]:
+        return previous
     dest = stage(target)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
     env.pop("PYTHONPATH", None)
@@ -97,18 +102,32 @@ def run_target(target: Target, max_children: int) -> dict:
     patterns = ([p for f in target.functions for p in (f"{mod}.x_{f}__mutmut_*",
                                                        f"{mod}.xǁ*ǁ{f}__mutmut_*")]
                 or [f"{mod}.*"])
+    if previous is not None:
+        patterns = sorted(previous["survivors"])
     t0 = time.monotonic()
     _mutmut(dest, "run", "--max-children", str(max_children), *patterns, env=env)
     seconds = time.monotonic() - t0
     statuses: dict[str, str] = {}
     for line in _mutmut(dest, "results", "--all", "true", env=env).splitlines():
         name, sep, status = line.strip().rpartition(": ")
-        if sep and name.startswith(_module(target)) and _wanted(target, name):
+        if sep and name.startswith(mod) and _wanted(target, name):
             statuses[name] = status
-    survivors = {n: _mutmut(dest, "show", n, env=env).strip()
-                 for n, s in sorted(statuses.items()) if s not in KILLED}
+    if previous is None:
+        counts = Counter(statuses.values())
+        survivors = {n: _mutmut(dest, "show", n, env=env).strip()
+                     for n, s in sorted(statuses.items()) if s not in KILLED}
+    else:
+        counts = Counter(previous["counts"])
+        survivors = {}
+        for name, diff in previous["survivors"].items():
+            old = diff.splitlines()[0].rpartition(": ")[2] if diff.startswith("#") else "survived"
+            counts[old] -= 1
+            counts[statuses[name]] += 1
+            if statuses[name] not in KILLED:
+                survivors[name] = diff
+        seconds += previous["seconds"]
     return {"path": target.path, "functions": list(target.functions), "tests": list(target.tests),
-            "seconds": round(seconds, 1), "counts": dict(Counter(statuses.values())),
+            "seconds": round(seconds, 1), "counts": {k: v for k, v in counts.items() if v},
             "survivors": survivors}
 
 
@@ -160,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="module slugs, e.g. engine.sharding")
     ap.add_argument("--max-children", type=int, default=2)
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from results/")
+    ap.add_argument("--recheck-survivors", action="store_true",
+                    help="rerun only the mutants that survived the last recorded run")
     args = ap.parse_args(argv)
     known = {t.slug: t for t in TARGETS}
     unknown = sorted(set(args.only or ()) - set(known))
@@ -168,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     if not args.report_only:
         for target in [known[s] for s in args.only] if args.only else TARGETS:
-            result = run_target(target, args.max_children)
+            last = RESULTS / f"{target.slug}.json"
+            previous = json.loads(last.read_text()) if args.recheck_survivors else None
+            result = run_target(target, args.max_children, previous)
             (RESULTS / f"{target.slug}.json").write_text(json.dumps(result, indent=1) + "\n")
             killed, total, pct = _rate(result)
             print(f"{target.path}: {killed}/{total} killed ({pct:.1f}%), "
