@@ -1,0 +1,81 @@
+"""Pairs: config errors word for word, the tie boundary, rounding and provenance of score rows.
+
+Values worked by hand: scores 0, 1/3 and 1 on one prompt give an observed scale of 1, so the
+normalised scores are 0, 0.333333 and 1 (rounded to 6 places) and the margins are the gaps.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cleverward.train.pairs import PairsConfig, build_pairs
+
+
+def _jsonl(path: Path, records: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return f"jsonl:{path}"
+
+
+def _scored(video: str, value: float, prompt: str = "p") -> dict:
+    return {"video": video, "prompt": prompt, "dataset": "d", "scores": {"overall": value}}
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"margin_frac": 1.0}, "margin_frac: expected a number in [0, 1), got 1.0"),
+    ({"margin_frac": -0.1}, "margin_frac: expected a number in [0, 1), got -0.1"),
+    ({"margin_frac": True}, "margin_frac: expected a number in [0, 1), got True"),
+    ({"negatives_per_video": -1}, "negatives_per_video: expected an integer >= 0, got -1"),
+    ({"seed": True}, "seed: expected an integer >= 0, got True"),
+    ({"dedup": 1}, "dedup: expected true or false"),
+    ({"hard_negatives": "no"}, "hard_negatives: expected true or false"),
+    ({"hard_negative_max_similarity": -1},
+     "hard_negative_max_similarity: expected a cosine in (-1, 1], got -1"),
+    ({"hard_negative_max_similarity": -1.5},
+     "hard_negative_max_similarity: expected a cosine in (-1, 1], got -1.5"),
+    ({"hard_negative_max_similarity": 1.01},
+     "hard_negative_max_similarity: expected a cosine in (-1, 1], got 1.01"),
+    ({"datasets": "jsonl:x.jsonl"}, "datasets: expected a list of FORMAT:PATH, got one string"),
+    ({"datasets": ()}, "datasets: give at least one FORMAT:PATH"),
+])
+def test_config_errors_word_for_word(kw, message):
+    kw = {"datasets": ("jsonl:x.jsonl",)} | kw
+    with pytest.raises(ValueError) as err:
+        PairsConfig(**kw)
+    assert str(err.value) == f"PairsConfig.{message}"
+
+
+@pytest.mark.parametrize("kw", [{"margin_frac": 0}, {"margin_frac": 0.999},
+                                {"hard_negative_max_similarity": 1},
+                                {"hard_negative_max_similarity": -0.999}, {"seed": 0}])
+def test_config_boundaries_that_are_valid(kw):
+    PairsConfig(datasets=("jsonl:x.jsonl",), **kw)
+
+
+def test_a_gap_of_exactly_the_threshold_is_a_tie(tmp_path):
+    """Observed scale 0..1, margin_frac 0.05: the threshold is 0.05; the gap of a (0.05) and
+    b (0.0) is exactly 0.05 -> a tie (gaps up to and including the threshold)."""
+    spec = _jsonl(tmp_path / "s.jsonl", [_scored("a.mp4", 0.05), _scored("b.mp4", 0.0),
+                                         _scored("c.mp4", 1.0)])
+    rows, _ = build_pairs(PairsConfig(datasets=(spec,), margin_frac=0.05, negatives_per_video=0))
+    ties = {(Path(r["chosen"]).name, Path(r["rejected"]).name): r["tie"] for r in rows}
+    assert ties == {("a.mp4", "b.mp4"): True, ("c.mp4", "a.mp4"): False,
+                    ("c.mp4", "b.mp4"): False}
+
+
+def test_score_rows_round_to_6_places_and_name_their_source(tmp_path):
+    spec = _jsonl(tmp_path / "s.jsonl", [_scored("a.mp4", 0.0), _scored("b.mp4", 1 / 3),
+                                         _scored("c.mp4", 1.0)])
+    rows, _ = build_pairs(PairsConfig(datasets=(spec,), margin_frac=0.0, negatives_per_video=0))
+    by = {(Path(r["chosen"]).name, Path(r["rejected"]).name): r for r in rows}
+    ba = by[("b.mp4", "a.mp4")]
+    assert (ba["score_chosen"], ba["score_rejected"], ba["margin"]) == (0.333333, 0.0, 0.333333)
+    cb = by[("c.mp4", "b.mp4")]
+    assert (cb["score_chosen"], cb["score_rejected"], cb["margin"]) == (1.0, 0.333333, 0.666667)
+    # each pair names the annotation line of its first (alphabetical) video
+    src = tmp_path / "s.jsonl"
+    assert {k: r["source"] for k, r in by.items()} == {
+        ("b.mp4", "a.mp4"): f"{src}:1", ("c.mp4", "a.mp4"): f"{src}:1",
+        ("c.mp4", "b.mp4"): f"{src}:2"}
