@@ -34,9 +34,6 @@ EQUIVALENT: dict[str, str] = {
     _EC + "x_text_key__mutmut_4": "Python's codec names are case-insensitive: 'UTF-8' is 'utf-8'",
     _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_7": _SQL,
     _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_8": _SQL,
-    _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_18": "x (1e9 + 1) instead of x 1e9 widens the "
-    "racy window by racy_window_s nanoseconds (2 ns at the default 2 s): not resolvable by the "
-    "clocks that stamp files",
     _HEAD + "project_text__mutmut_9": _EPS,
     _HEAD + "project_video__mutmut_9": _EPS,
     "cleverward.train.losses.x_tie_aware_bt_loss__mutmut_6": _CPU_ONLY,

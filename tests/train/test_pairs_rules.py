@@ -79,3 +79,48 @@ def test_score_rows_round_to_6_places_and_name_their_source(tmp_path):
     assert {k: r["source"] for k, r in by.items()} == {
         ("b.mp4", "a.mp4"): f"{src}:1", ("c.mp4", "a.mp4"): f"{src}:1",
         ("c.mp4", "b.mp4"): f"{src}:2"}
+
+
+def test_vote_rows_keep_prompt_and_source(tmp_path):
+    gb = tmp_path / "gb.jsonl"
+    gb.write_text(json.dumps({"prompt": "a red car", "video_left": "l.mp4",
+                              "video_right": "r.mp4", "vote_type": "rightvote"}) + "\n")
+    rows, _ = build_pairs(PairsConfig(datasets=(f"genai-bench:{gb}",), negatives_per_video=0))
+    [row] = rows
+    assert (row["prompt"], Path(row["chosen"]).name, Path(row["rejected"]).name) == (
+        "a red car", "r.mp4", "l.mp4")
+    assert row["source"] == f"{gb}:1" and row["vote"] == "rightvote" and row["tie"] is False
+
+
+def test_dedup_renames_both_sides_of_a_vote_pair(tmp_path):
+    """copy.mp4 has a.mp4's bytes: it merges onto a.mp4 on whichever side it stands; b.mp4 and
+    c.mp4 are unique and keep their names."""
+    for name, data in (("a.mp4", b"same bytes"), ("copy.mp4", b"same bytes"),
+                       ("b.mp4", b"other byte"), ("c.mp4", b"third one!")):
+        (tmp_path / name).write_bytes(data)
+    spec = _jsonl(tmp_path / "v.jsonl", [
+        _scored("a.mp4", 1.0),
+        {"prompt": "p", "chosen": "copy.mp4", "rejected": "b.mp4", "dataset": "d"},
+        {"prompt": "p", "chosen": "c.mp4", "rejected": "copy.mp4", "dataset": "d"},
+    ])
+    rows, _ = build_pairs(PairsConfig(datasets=(spec,), videos_root=str(tmp_path),
+                                      negatives_per_video=0))
+    votes = sorted((r["chosen"], r["rejected"]) for r in rows if r["kind"] == "vote")
+    assert votes == [("a.mp4", "b.mp4"), ("c.mp4", "a.mp4")]
+
+
+def test_hard_negatives_without_negatives_need_no_text_encoder(tmp_path):
+    spec = _jsonl(tmp_path / "s.jsonl", [_scored("a.mp4", 0.0), _scored("b.mp4", 1.0)])
+    rows, _ = build_pairs(PairsConfig(datasets=(spec,), hard_negatives=True,
+                                      negatives_per_video=0))
+    assert [r["kind"] for r in rows] == ["score"]
+    with pytest.raises(ValueError, match="hard_negatives"):
+        build_pairs(PairsConfig(datasets=(spec,), hard_negatives=True, negatives_per_video=1))
+
+
+def test_missing_examples_are_shown_relative_to_the_videos_root(tmp_path):
+    (tmp_path / "here.mp4").write_bytes(b"x")
+    spec = _jsonl(tmp_path / "s.jsonl", [_scored("here.mp4", 0.0), _scored("sub/gone.mp4", 1.0)])
+    _, summary = build_pairs(PairsConfig(datasets=(spec,), videos_root=str(tmp_path),
+                                         negatives_per_video=0))
+    assert summary.missing_examples == ("sub/gone.mp4",)
