@@ -124,3 +124,38 @@ def test_missing_examples_are_shown_relative_to_the_videos_root(tmp_path):
     _, summary = build_pairs(PairsConfig(datasets=(spec,), videos_root=str(tmp_path),
                                          negatives_per_video=0))
     assert summary.missing_examples == ("sub/gone.mp4",)
+
+
+def test_a_video_scored_twice_gets_the_mean(tmp_path):
+    """a.mp4 scored 1 and 3 -> 2; with b = 0 and c = 4 the observed scale is 0..4, so a's
+    normalised score is 2 / 4 = 0.5 (a sum, 4, would make it 1.0 and stretch the scale)."""
+    spec = _jsonl(tmp_path / "s.jsonl", [_scored("a.mp4", 1.0), _scored("b.mp4", 0.0),
+                                         _scored("a.mp4", 3.0), _scored("c.mp4", 4.0)])
+    rows, _ = build_pairs(PairsConfig(datasets=(spec,), margin_frac=0.0, negatives_per_video=0))
+    ab = next(r for r in rows if Path(r["chosen"]).name == "a.mp4")
+    assert (Path(ab["rejected"]).name, ab["score_chosen"], ab["margin"]) == ("b.mp4", 0.5, 0.5)
+
+
+def test_a_constant_scale_gives_ties_with_zero_margin(tmp_path):
+    """Both videos scored 2: hi == lo, nothing to normalise by: margin 0, scores 0.5, a tie."""
+    spec = _jsonl(tmp_path / "s.jsonl", [_scored("a.mp4", 2.0), _scored("b.mp4", 2.0)])
+    rows, _ = build_pairs(PairsConfig(datasets=(spec,), negatives_per_video=0))
+    [row] = rows
+    assert (row["tie"], row["margin"], row["score_chosen"], row["score_rejected"]) == (
+        True, 0.0, 0.5, 0.5)
+
+
+def test_dropped_ties_are_counted(tmp_path):
+    spec = _jsonl(tmp_path / "s.jsonl", [_scored("a.mp4", 2.0), _scored("b.mp4", 2.0),
+                                         _scored("c.mp4", 4.0)])
+    _, kept = build_pairs(PairsConfig(datasets=(spec,), negatives_per_video=0))
+    _, dropped = build_pairs(PairsConfig(datasets=(spec,), negatives_per_video=0,
+                                         keep_ties=False))
+    assert (kept.ties_dropped, dropped.ties_dropped, dropped.total) == (0, 1, 2)
+
+
+@pytest.mark.parametrize("name", ["videos_root", "taxonomy_file"])
+def test_path_options_must_be_paths(name):
+    with pytest.raises(ValueError) as err:
+        PairsConfig(datasets=("jsonl:x.jsonl",), **{name: 3})
+    assert str(err.value) == f"PairsConfig.{name}: expected a path"
