@@ -34,6 +34,12 @@ EQUIVALENT: dict[str, str] = {
     _EC + "x_text_key__mutmut_4": "Python's codec names are case-insensitive: 'UTF-8' is 'utf-8'",
     _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_7": _SQL,
     _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_8": _SQL,
+    "cleverward.train.pairs.x__score_pair__mutmut_8": "sb >= sa differs from sb > sa only at "
+    "sb == sa, where the gap 0 <= threshold has already made the pair a tie, so the swap is "
+    "never reached",
+    "cleverward.train.pairs.x__display_path__mutmut_9": "rel == '..' means the video is the "
+    "videos root's parent folder; a video is a file or a frames folder (images only, no "
+    "subfolders), so it cannot contain the root: the comparison never decides anything",
     _HEAD + "project_text__mutmut_9": _EPS,
     _HEAD + "project_video__mutmut_9": _EPS,
     "cleverward.train.losses.x_tie_aware_bt_loss__mutmut_6": _CPU_ONLY,

@@ -114,7 +114,8 @@ def test_hard_negatives_without_negatives_need_no_text_encoder(tmp_path):
     rows, _ = build_pairs(PairsConfig(datasets=(spec,), hard_negatives=True,
                                       negatives_per_video=0))
     assert [r["kind"] for r in rows] == ["score"]
-    with pytest.raises(ValueError, match="hard_negatives"):
+    with pytest.raises(ValueError, match=r"^PairsConfig\.hard_negatives: needs embed_texts "
+                                         r"\(a text encoder\)$"):
         build_pairs(PairsConfig(datasets=(spec,), hard_negatives=True, negatives_per_video=1))
 
 
@@ -159,3 +160,19 @@ def test_path_options_must_be_paths(name):
     with pytest.raises(ValueError) as err:
         PairsConfig(datasets=("jsonl:x.jsonl",), **{name: 3})
     assert str(err.value) == f"PairsConfig.{name}: expected a path"
+
+
+def test_at_most_three_missing_examples_and_no_negatives_mode(tmp_path):
+    spec = _jsonl(tmp_path / "s.jsonl", [_scored(f"gone{i}.mp4", float(i)) for i in range(4)])
+    _, summary = build_pairs(PairsConfig(datasets=(spec,), videos_root=str(tmp_path),
+                                         negatives_per_video=0))
+    assert summary.missing_examples == ("gone0.mp4", "gone1.mp4", "gone2.mp4")
+    assert summary.negatives == "none"
+
+
+def test_pairs_on_unknown_dimensions_are_dropped_and_counted(tmp_path):
+    spec = _jsonl(tmp_path / "v.jsonl", [
+        {"prompt": "p", "chosen": f"a{i}.mp4", "rejected": "b.mp4", "dataset": "d",
+         "dimension": "smell"} for i in range(2)])
+    rows, summary = build_pairs(PairsConfig(datasets=(spec,), negatives_per_video=0))
+    assert rows == [] and dict(summary.dropped_dimensions) == {"d:smell": 2}
