@@ -176,3 +176,22 @@ def test_pairs_on_unknown_dimensions_are_dropped_and_counted(tmp_path):
          "dimension": "smell"} for i in range(2)])
     rows, summary = build_pairs(PairsConfig(datasets=(spec,), negatives_per_video=0))
     assert rows == [] and dict(summary.dropped_dimensions) == {"d:smell": 2}
+
+
+def test_a_taxonomy_file_maps_names_for_its_dataset_only(tmp_path):
+    """{"datasets": {"d": {"smell": "dynamism"}}}: dataset d's "smell" scores and pairs land on
+    dynamism; dataset e's "smell" is unknown there and is dropped and counted."""
+    tax = tmp_path / "taxonomy.json"
+    tax.write_text(json.dumps({"datasets": {"d": {"smell": "dynamism"}}}))
+    spec = _jsonl(tmp_path / "s.jsonl", [
+        {"video": "a.mp4", "prompt": "p", "dataset": "d", "scores": {"smell": 1}},
+        {"video": "b.mp4", "prompt": "p", "dataset": "d", "scores": {"smell": 3}},
+        {"video": "a.mp4", "prompt": "p", "dataset": "e", "scores": {"smell": 1}},
+        {"prompt": "p", "chosen": "a.mp4", "rejected": "b.mp4", "dataset": "d",
+         "dimension": "smell"},
+    ])
+    rows, summary = build_pairs(PairsConfig(datasets=(spec,), taxonomy_file=str(tax),
+                                            negatives_per_video=0))
+    assert sorted((r["dataset"], r["dimension"], r["kind"]) for r in rows) == [
+        ("d", "dynamism", "score"), ("d", "dynamism", "vote")]
+    assert dict(summary.dropped_dimensions) == {"e:smell": 1}
