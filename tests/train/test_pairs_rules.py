@@ -195,3 +195,43 @@ def test_a_taxonomy_file_maps_names_for_its_dataset_only(tmp_path):
     assert sorted((r["dataset"], r["dimension"], r["kind"]) for r in rows) == [
         ("d", "dynamism", "score"), ("d", "dynamism", "vote")]
     assert dict(summary.dropped_dimensions) == {"e:smell": 1}
+
+
+def _videofeedback(path: Path, scores: dict[str, int]) -> str:
+    """VideoFeedback's layout (declared scale 1-4), one record a video, all for "a dog"."""
+    question = 'For this video, the text prompt is "a dog",\nall the frames of video are as follows'
+    records = [{"id": vid, "images": [f"{vid}_00.jpg"],
+                "conversations": [{"from": "human", "value": question},
+                                  {"from": "gpt", "value": f"visual quality: {s}"}]}
+               for vid, s in scores.items()]
+    path.write_text(json.dumps(records, indent=1))
+    return f"videofeedback:{path}"
+
+
+def test_a_declared_scale_is_used_after_files_without_one(tmp_path):
+    """A generic file (no declared scale) first, then VideoFeedback (declared 1-4) with scores
+    2 and 3: the scale is 3, so margin (3 - 2) / 3 = 0.333333 and the chosen video's score is
+    (3 - 1) / 3 = 0.666667 (the observed 2..3 would give 1.0 for both)."""
+    generic = _jsonl(tmp_path / "g.jsonl", [_scored("x.mp4", 0.0), _scored("y.mp4", 1.0)])
+    vf = _videofeedback(tmp_path / "vf.json", {"v1": 2, "v2": 3})
+    rows, _ = build_pairs(PairsConfig(datasets=(generic, vf), margin_frac=0.0,
+                                      negatives_per_video=0))
+    [row] = [r for r in rows if r["dataset"] == "videofeedback"]
+    assert (row["dimension"], row["margin"], row["score_chosen"], row["score_rejected"]) == (
+        "visual_aesthetics", 0.333333, 0.666667, 0.333333)
+
+
+def test_every_voted_video_of_every_dataset_gets_its_negative(tmp_path):
+    """Vote pairs only, two datasets x two prompts x one pair: 4 videos a dataset, each with one
+    negative (a video of the dataset's other prompt), so 8 negative rows, 4 a dataset."""
+    records = [{"prompt": prompt, "chosen": f"{ds}_{prompt}_c.mp4",
+                "rejected": f"{ds}_{prompt}_r.mp4", "dataset": ds}
+               for ds in ("d1", "d2") for prompt in ("cat", "dog")]
+    rows, _ = build_pairs(PairsConfig(datasets=(_jsonl(tmp_path / "v.jsonl", records),),
+                                      negatives_per_video=1))
+    negatives = [r for r in rows if r["kind"] == "negative"]
+    assert sorted(Path(r["chosen"]).name for r in negatives) == sorted(
+        f"{ds}_{p}_{s}.mp4" for ds in ("d1", "d2") for p in ("cat", "dog") for s in "cr")
+    for r in negatives:  # the rejected video answers the other prompt of the same dataset
+        assert Path(r["rejected"]).name.split("_")[0] == Path(r["chosen"]).name.split("_")[0]
+        assert r["rejected_prompt"] != r["prompt"]
