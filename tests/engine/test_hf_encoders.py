@@ -397,6 +397,7 @@ def test_checkpoint_with_clip_video_and_t5_text_scores_through_the_engine(models
     assert model.fingerprint() == build_video_encoder(video).fingerprint()
 
 
+@pytest.mark.slow  # ~7 s: a dynamo ONNX export
 def test_last_token_lm_tower_exports_to_onnx_with_parity(models, tmp_path):
     """The exporter's contract (forward(input_ids, attention_mask) -> unit vectors): the export
     checks ONNX Runtime against eager torch on ragged right-padded batches it never saw."""
