@@ -19,7 +19,7 @@ GPU_VENV ?= .venv-gpu
 GPU_PYTHON ?= python3
 GPU_BUNDLE ?= gpu-bundle
 
-.PHONY: demo test lint install install-test install-gpu bench gpu-check gpu-bundle clean
+.PHONY: demo test lint install install-test install-gpu bench gpu-check gpu-bundle clean mutate
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ lint: $(TEST_STAMP)
 test: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -m "not gpu" --durations=15
+
+# Mutation testing of the core modules (slow, not part of test): tests/RESULTS_mutation.md.
+# One module: make mutate MUTATE_ARGS="--only engine.sharding"
+mutate: $(TEST_STAMP)
+	$(PY) -m tests.mutation.mutate $(MUTATE_ARGS)
 
 bench: $(BASE_STAMP)
 	$(VENV)/bin/cleverward bench --quick

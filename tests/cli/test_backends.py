@@ -36,6 +36,7 @@ def _rows(path) -> dict:
     return {(r["video"], r["prompt"]): r for r in rows}
 
 
+@pytest.mark.slow  # ~16 s: exports and scores through both backends
 def test_onnx_and_torch_backends_agree(tmp_path, corpus):
     videos, prompts = corpus
     out = {}

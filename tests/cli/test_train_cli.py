@@ -32,16 +32,25 @@ def test_the_training_workflow_end_to_end(tmp_path):
     assert report["mining"]["mined_negatives"] > 0
     run = tmp_path / "run"
     _ok(["train", "--pairs", str(tmp_path / "pairs.jsonl"), "--videos-root", str(root),
-         "--out", str(run), "--epochs", "2", "--batch-size", "32", "--cache", str(cache),
+         "--out", str(run), "--epochs", "8", "--batch-size", "32", "--val-fraction", "0",
+         "--cache", str(cache),
          "--summary-json", str(tmp_path / "train.json"), "-q"])
     assert json.loads((tmp_path / "train.json").read_text())["steps"] > 0
-    res = _ok(["eval", "--model", str(run), "--pairs", str(tmp_path / "pairs.jsonl"),
-               "--videos-root", str(root), "--cache", str(cache), "--json"])
-    evaluated = json.loads(res.stdout)
-    assert evaluated["models"][0]["evaluated"] == evaluated["pairs_read"]
-    headline = [r for r in evaluated["records"] if r["metric"] == "acc_no_ties"
-                and (r["dataset"], r["dimension"], r["convention"]) == ("all", "all", "cleverward")]
-    assert len(headline) == 1 and 0.0 <= headline[0]["value"] <= 1.0
+    # held-out prompts (colour x shape pairings no training clip shows): trained beats untrained
+    heldout = tmp_path / "heldout.jsonl"
+    _ok(["build-pairs", "--dataset", f"jsonl:{root}/labels_heldout.jsonl", "--videos-root",
+         str(root), "--out", str(heldout), "-q"])
+    acc = {}
+    for model in ("default", str(run)):
+        res = _ok(["eval", "--model", model, "--pairs", str(heldout), "--videos-root", str(root),
+                   "--cache", str(cache), "--json", "--bootstrap", "0"])
+        evaluated = json.loads(res.stdout)
+        assert evaluated["models"][0]["evaluated"] == evaluated["pairs_read"] > 0
+        (headline,) = [r for r in evaluated["records"] if r["metric"] == "acc_no_ties" and
+                       (r["dataset"], r["dimension"], r["convention"]) ==
+                       ("all", "all", "cleverward")]
+        acc[model] = headline["value"]
+    assert acc[str(run)] > acc["default"], acc
     _ok(["score-dir", str(root), "--prompts", str(root / "prompts.jsonl"),
          "--model", str(run), "--out", str(tmp_path / "scores.jsonl"), "--cache", str(cache),
          "-q"])

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnxruntime  # noqa: F401  (a core dependency: a broken install fails collection, never skips)
+import onnxscript  # noqa: F401  (a core dependency: a broken install fails collection, never skips)
 import pytest
 import torch
 

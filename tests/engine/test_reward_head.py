@@ -44,10 +44,30 @@ def test_zero_offsets_make_every_dimension_equal_overall():
     assert torch.allclose(r, r[..., :1].expand_as(r))
 
 
-def test_head_is_differentiable():
+def test_head_gradients_match_finite_differences():
+    """Loss = sum of score k=2's rewards: its gradient reaches only row 2 of the offsets (rows
+    j != 2 are exactly 0), and along a random direction u it equals the central difference
+    (f(c + eps u) - f(c - eps u)) / (2 eps) of the fp32 forward, to ~1e-3."""
     head = _head(2)
-    head(torch.randn(2, 12), torch.randn(2, 7)).sum().backward()
-    assert head.video_proj.weight.grad is not None and head.text_offsets.grad.abs().sum() > 0
+    v, t = torch.randn(2, 12), torch.randn(3, 7)
+
+    def f() -> torch.Tensor:
+        return head(v, t)[..., 2].sum()
+
+    f().backward()
+    grad = head.text_offsets.grad.clone()
+    others = [j for j in range(len(SCORE_NAMES)) if j != 2]
+    assert torch.equal(grad[others], torch.zeros_like(grad[others]))
+    u, eps = torch.randn(grad.shape[1]), 1e-2
+    with torch.no_grad():
+        head.text_offsets[2] += eps * u
+        up = f()
+        head.text_offsets[2] -= 2 * eps * u
+        down = f()
+    numeric = float((up - down) / (2 * eps))
+    assert abs(numeric) > 1e-3  # the direction matters: not a vacuous comparison
+    assert float(grad[2] @ u) == pytest.approx(numeric, rel=2e-2, abs=1e-4)
+    assert head.video_proj.weight.grad.abs().sum() > 0
 
 
 def test_save_load_round_trip(tmp_path):

@@ -5,6 +5,7 @@ import json
 import shutil
 from types import SimpleNamespace
 
+import faiss  # noqa: F401  (a core dependency: a broken install fails collection, never skips)
 import numpy as np
 import pytest
 import torch
