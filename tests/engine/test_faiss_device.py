@@ -3,13 +3,13 @@ search against a direct faiss search on the CPU build installed here."""
 
 from __future__ import annotations
 
+import faiss  # a core dependency: missing fails, never skips
 import numpy as np
 import pytest
 
 from cleverward.engine import faiss_device
 from cleverward.engine.faiss_device import GPU_MAX_K, ResidentIndex, choose, resident_index
 
-faiss = pytest.importorskip("faiss")
 GPU = ("gpu", "faiss 1.15 on 1 GPU(s)")
 
 
