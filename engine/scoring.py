@@ -78,6 +78,7 @@ class Listing:
     videos: list[str]  # sorted paths relative to the folder
     skipped_files: int = 0  # files without a video suffix
     skipped_dirs: int = 0  # dot-folders, not walked
+    hidden: list[str] = field(default_factory=list)  # the first few of them
     warnings: list[str] = field(default_factory=list)
 
 
@@ -99,6 +100,7 @@ def list_folder(folder: str | Path) -> Listing:
             continue
         hidden = [d for d in dirnames if d.startswith(".")]
         out.skipped_dirs += len(hidden)
+        out.hidden += [(here / d).relative_to(root).as_posix() for d in hidden][:5]
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if Path(name).suffix.lower() in VIDEO_SUFFIXES:
@@ -230,8 +232,8 @@ def _start_summary(listing: Listing, resumed: Resumed) -> ScoreSummary:
                            skipped_dirs=listing.skipped_dirs, rescored=resumed.stale,
                            untouched=len(resumed.rows) - len(resumed.kept))
     if listing.skipped_dirs:
-        summary.warn(f"{listing.skipped_dirs} dot-folder(s) (.git, .cache, ...) skipped, "
-                     "not walked")
+        shown = ", ".join(listing.hidden[:5]) + (", ..." if listing.skipped_dirs > 5 else "")
+        summary.warn(f"{listing.skipped_dirs} dot-folder(s) skipped, not walked: {shown}")
     for warning in listing.warnings + resumed.reasons:
         summary.warn(warning)
     for row in resumed.kept:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cleverward.engine.config import DecodeConfig
+from cleverward.engine.decode.diagnose import file_notes
 from cleverward.engine.decode.errors import DecodeError
 from cleverward.engine.decode.frames_dir import FramesDirDecoder, is_frames_dir
 from cleverward.engine.decode.pyav_decoder import PyAVDecoder
@@ -62,7 +63,8 @@ def decode_with_notes(path: str, cfg: DecodeConfig, decoder=None) -> tuple[np.nd
     with_notes = getattr(decoder, "decode_with_notes", None)
     if with_notes is not None:
         return with_notes(path, cfg)
-    return decoder.decode(path, cfg), []
+    frames = decoder.decode(path, cfg)
+    return frames, file_notes(path, cfg.height, cfg.width)
 
 
 def is_video_path(path: Path) -> bool:

@@ -14,8 +14,10 @@ from cleverward.engine.decode.source import open_regular
 
 _MP4_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".3gp"})
 MAX_UPSCALE = 8.0  # beyond this the encoder sees interpolated blur, not the video
+# FFmpeg demuxers that read one still image (a raw MJPEG stream is how a lone JPEG probes)
 _IMAGE_FORMATS = frozenset({"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe",
-                            "gif", "tiff_pipe", "apng"})
+                            "tiff_pipe", "mjpeg"})
+_IMAGE_CODECS = {"mjpeg": "jpeg", "png": "png", "webp": "webp", "bmp": "bmp", "tiff": "tiff"}
 
 
 def mp4_problem(path: str) -> str | None:
@@ -60,10 +62,27 @@ def container_notes(container, src_hw: tuple[int, int], out_hw: tuple[int, int])
     tiny frame blown up more than MAX_UPSCALE times."""
     notes = []
     fmt = container.format.name.split(",")[0]
-    if fmt in _IMAGE_FORMATS and fmt != "gif":
-        notes.append(f"is a still image ({fmt.removesuffix('_pipe')}), scored as a one-frame video")
+    codec = container.streams.video[0].codec_context.name
+    if fmt in _IMAGE_FORMATS and codec in _IMAGE_CODECS:
+        notes.append(f"is a still image ({_IMAGE_CODECS[codec]}), scored as a one-frame video")
     (h, w), (oh, ow) = src_hw, out_hw
     scale = max(oh / max(h, 1), ow / max(w, 1))
     if scale > MAX_UPSCALE:
         notes.append(f"tiny frames ({w}x{h}) upscaled {scale:.0f}x to {ow}x{oh}")
     return notes
+
+
+def file_notes(path: str, height: int, width: int) -> list[str]:
+    """The same warnings for a file another decoder (DALI) accepted: a header-only probe."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return []
+            ctx = container.streams.video[0].codec_context
+            notes = container_notes(container, (ctx.height, ctx.width), (height, width))
+    except (av.FFmpegError, OSError, ValueError):
+        return []
+    cut = mp4_problem(path)
+    return notes + ([f"{cut}; scored from the frames that decode"] if cut else [])

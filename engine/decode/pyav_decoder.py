@@ -165,8 +165,9 @@ class PyAVDecoder:
         notes: list[str] = []
         try:
             frames = self._decode(path, cfg, notes)
-        except DecodeError:
-            raise
+        except DecodeError as exc:
+            cut = mp4_problem(path)  # a cut MP4 loses its streams: say it was cut
+            raise DecodeError(path, cut) if cut else exc from None
         except (av.FFmpegError, ValueError, IndexError, OSError) as exc:
             reason = mp4_problem(path) or f"not a readable video ({type(exc).__name__}: {exc})"
             raise DecodeError(path, reason) from exc
@@ -182,7 +183,8 @@ class PyAVDecoder:
 
         with av.open(path) as container:
             if not container.streams.video:
-                raise DecodeError(path, "no video stream in file (audio only or data)")
+                raise DecodeError(path, "no video stream with frames in the file "
+                                        "(audio only, data, or 0 frames)")
             stream = container.streams.video[0]
             stream.thread_type = self.thread_type
             src = (stream.codec_context.height, stream.codec_context.width)
