@@ -123,6 +123,12 @@ def score_dir(
     if summary_json:
         _check_writable(summary_json, "--summary-json")
     try:
+        from cleverward.engine.prompts import parse_prompts
+
+        parse_prompts(prompts, videos_dir)  # every prompts error before the model loads
+    except PromptsError as exc:
+        fail(str(exc))
+    try:
         with _sigterm_as_interrupt():
             summary = _run(cfg)
     except (PromptsError, FileNotFoundError, ValueError) as exc:
