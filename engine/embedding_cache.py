@@ -98,6 +98,7 @@ class CacheConfig:
     compact_min_shards: int = 16  # small shards in a namespace before close() merges them
     compact_max_rows: int = 8192  # rows merged per compaction (bounds its memory)
     racy_window_s: float = 2.0
+    busy_timeout_s: float = 60.0  # wait this long for another process's write lock
 
     def __post_init__(self) -> None:
         if not self.root:
@@ -221,8 +222,8 @@ def _check_vector(vector: np.ndarray, entry: _Entry) -> str | None:
     return None
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path), timeout=60.0)
+def _connect(path: Path, timeout: float = 60.0) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), timeout=timeout)
     db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer and vice versa
     db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
     db.executescript(_SCHEMA)
@@ -242,7 +243,7 @@ class EmbeddingCache:
         self.location = Path(cfg.root)
         self.location.mkdir(parents=True, exist_ok=True)
         self.stats = CacheStats()
-        self._db = _connect(self.location / DB_NAME)
+        self._db = _connect(self.location / DB_NAME, cfg.busy_timeout_s)
         self._spaces = {ns.kind: self._register(ns) for ns in (video, text) if ns is not None}
         self._memo: dict[str, tuple[tuple[int, int], str]] = {}  # path -> (signature, key)
         self._memo_new: dict[str, tuple[int, int, str, int]] = {}  # path -> row to record
