@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cleverward.benchmarks.bad_inputs import GOOD, PROMPT, build_videos, prompts_cases, write_h264
-from cleverward.benchmarks.interrupts import kill_trial, score_dir, table, two_writers
+from cleverward.benchmarks.interrupts import SLOW_FLAGS, kill_trial, score_dir, table, two_writers
 
 
 def _family(tried: list[str], missed: dict[str, str]) -> dict:
@@ -150,7 +150,7 @@ def _case_same_out(work, corpus) -> str | None:
 
 def _case_shared_cache(work, corpus) -> str | None:
     """Two runs at once, other outputs, one cache folder: both complete, scores as clean."""
-    from cleverward.benchmarks.interrupts import CLI, SLOW_FLAGS, _env
+    from cleverward.benchmarks.interrupts import CLI, _env
 
     videos, prompts, clean = corpus
     procs = [subprocess.Popen([*CLI, "score-dir", str(videos), "--prompts", str(prompts),
@@ -201,8 +201,8 @@ def _damage_case(work: Path, corpus, damage: Callable[[Path], None], fmt: str = 
     videos, prompts, clean = corpus
     out = work / f"s.{fmt}"
     flags = ["--cache", work / "cache"] if cache else ["--no-cache"]
-    base = ["score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--format", fmt,
-            *flags]
+    base = ["score-dir", videos, "--prompts", prompts, "--out", out, "--format", fmt, *flags,
+            *SLOW_FLAGS]  # the clean run's flags: batch size moves scores by 1e-6
     code, err = _run_cli(*base)
     if code != 0:
         return f"the first run failed: {err[-300:]}"

@@ -88,6 +88,7 @@ class Resumed:
     kept: list[dict]  # of those, the rows of this run's plan (not scored again)
     record: dict  # the run record once this run's rows are in
     stale: int = 0  # good rows scored again because nothing proved them fresh
+    dropped: int = 0  # torn or invalid rows the reader left out
     reasons: list[str] = field(default_factory=list)  # why rows are scored again (summary)
 
 
@@ -134,7 +135,8 @@ def resume(model_name: str, plan: dict[str, list[str]], root: Path, identity: di
             plan[video].remove(prompt)
     for video in [v for v, ps in plan.items() if not ps]:
         del plan[video]
-    return Resumed(out, kept, {"version": RECORD_VERSION, "models": models}, stale, reasons)
+    return Resumed(out, kept, {"version": RECORD_VERSION, "models": models}, stale,
+                   read.dropped, reasons)
 
 
 def _reasons(read: ReadResult, record_problem: str | None, stale: int) -> list[str]:

@@ -230,6 +230,7 @@ def _resume(cfg: ScoreConfig, target, plan, root: Path, identity: dict) -> Resum
 def _start_summary(listing: Listing, resumed: Resumed) -> ScoreSummary:
     summary = ScoreSummary(resumed=len(resumed.kept), skipped_files=listing.skipped_files,
                            skipped_dirs=listing.skipped_dirs, rescored=resumed.stale,
+                           dropped_rows=resumed.dropped,
                            untouched=len(resumed.rows) - len(resumed.kept))
     if listing.skipped_dirs:
         shown = ", ".join(listing.hidden[:5]) + (", ..." if listing.skipped_dirs > 5 else "")
