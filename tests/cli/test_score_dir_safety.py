@@ -114,15 +114,13 @@ def test_a_second_run_on_a_held_output_refuses_naming_the_holder(tmp_path, folde
 def test_unreadable_run_record_means_rescoring(tmp_path, folder, damage):
     """a.mp4 is given b.mp4's content after the first run; with the record gone or damaged
     nothing proves a's old row fresh, so it is rescored: its score becomes b's (same bytes)."""
-    from cleverward.engine.run_record import run_record_path
-
     videos, prompts = folder
     out, summary = tmp_path / "s.jsonl", tmp_path / "sum.json"
     score(videos, prompts, out)
     first = rows_of(out)
     assert first[("a.mp4", "prompt A")] != first[("b.mp4", "prompt A")]  # the clips differ
     shutil.copy(videos / "b.mp4", videos / "a.mp4")
-    record = run_record_path(out)
+    record = out.with_name(out.name + ".cwrun.json")  # the README's name for it
     text = record.read_text()
     {"missing": record.unlink, "truncated": lambda: record.write_text(text[: len(text) // 2]),
      "garbled": lambda: record.write_bytes(os.urandom(64)),
