@@ -4,6 +4,7 @@ owned by one run at a time; resume trusts only what the run record proves; no Na
 import json
 import os
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -68,30 +69,53 @@ def test_symlinked_out_is_written_through_and_stays_a_link(tmp_path, folder):
     assert link.is_symlink() and json.loads(summary.read_text())["resumed"] == 2
 
 
+def _char_device(path):
+    """A null device node of the test's own (root only): code that wrongly replaced its --out
+    would replace this node, never the machine's /dev/null."""
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        return None
+    return path
+
+
 def test_output_that_is_not_a_regular_file_is_refused_before_work(tmp_path, folder):
     videos, prompts = folder
     fifo = tmp_path / "fifo.jsonl"
     os.mkfifo(fifo)
-    link = tmp_path / "null.jsonl"
-    link.symlink_to("/dev/null")
-    for out, kind in (("/dev/null", "a character device"), (fifo, "a FIFO"),
-                      (link, "a character device")):
+    cases = [(fifo, "a FIFO")]
+    device = _char_device(tmp_path / "null")
+    if device is not None:
+        link = tmp_path / "null.jsonl"
+        link.symlink_to(device)
+        cases += [(device, "a character device"), (link, "a character device")]
+    for out, kind in cases:
         res = run_cli("score-dir", videos, "--prompts", prompts, "--out", out, "-q")
         assert res.exit_code == 2 and "Traceback" not in res.output, res.output
         assert f"is {kind}, not a regular file" in res.stderr and str(out) in res.stderr
-    assert link.is_symlink() and not list(tmp_path.glob("*.cwrun.json"))
+        assert not stat.S_ISREG(os.stat(out).st_mode)  # still what it was
+    assert not list(tmp_path.glob("*.cwrun.json")) and not list(tmp_path.glob("*.cwlock"))
 
 
-@pytest.mark.parametrize("out", ["-", "/dev/stdout"])
-def test_stdout_streams_jsonl_rows_and_writes_no_run_record(tmp_path, folder, monkeypatch, out):
+def test_devices_and_stdout_are_recognised_without_touching_them():
+    """Pure name and stat checks: the machine's /dev/null and /dev/stdout are only looked at."""
+    from cleverward.engine.output import OutputError
+    from cleverward.engine.output_target import resolve_output
+
+    with pytest.raises(OutputError, match="^/dev/null: is a character device, not a regular"):
+        resolve_output("/dev/null")
+    assert resolve_output("/dev/stdout").is_stdout and resolve_output("-").is_stdout
+
+
+def test_stdout_streams_jsonl_rows_and_writes_no_run_record(tmp_path, folder, monkeypatch):
     videos, prompts = folder
     monkeypatch.chdir(tmp_path)
-    res = score(videos, prompts, out)
+    res = score(videos, prompts, "-")
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     assert sorted(r["video"] for r in rows) == ["a.mp4", "b.mp4"]
     assert all(r["error"] is None and r["prompt"] == "prompt A" for r in rows)
     assert not list(tmp_path.rglob("*.cwrun.json")) and not list(tmp_path.rglob("*.cwlock"))
-    assert not os.path.exists("/dev/stdout.cwrun.json")
+    assert not (tmp_path / "-").exists()
 
 
 def test_a_second_run_on_a_held_output_refuses_naming_the_holder(tmp_path, folder):
