@@ -77,9 +77,9 @@ def row_problem(row) -> str | None:
         return None
     if not _finite(score):
         return f"'score' is {score!r}, not a finite number"
-    if not isinstance(dims, dict) or set(dims) != set(CANONICAL_DIMENSIONS):
-        return "'dimensions' does not hold the canonical dimensions"
-    bad = [d for d, v in dims.items() if not _finite(v)]
+    if dims is not None and not isinstance(dims, dict):
+        return f"'dimensions' is {type(dims).__name__}, not an object"
+    bad = [d for d, v in (dims or {}).items() if not _finite(v)]
     return f"dimension {bad[0]!r} is {dims[bad[0]]!r}, not a finite number" if bad else None
 
 
