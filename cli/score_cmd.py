@@ -52,6 +52,24 @@ def _check_writable(path: Path, option: str) -> None:
     """Fail before any work if `path` cannot become a file (missing folders are created)."""
     if path.is_dir():
         fail(f"{option} {path}: is a folder; give a file path")
+    _check_folder(path, option)
+
+
+def _check_output(out: Path):
+    """The output's target, refused before any work if it cannot be a regular file."""
+    from cleverward.engine.output import OutputError
+    from cleverward.engine.output_target import resolve_output
+
+    try:
+        target = resolve_output(out)
+    except OutputError as exc:
+        fail(f"--out {exc}")
+    if not target.is_stdout:
+        _check_folder(target.path, "--out")
+    return target
+
+
+def _check_folder(path: Path, option: str) -> None:
     folder = path.parent.absolute()
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -87,6 +105,8 @@ def score_dir(
     from cleverward.engine.sharding import parse_shard
 
     fmt = fmt or {".csv": "csv", ".parquet": "parquet"}.get(out.suffix.lower(), "jsonl")
+    if str(out) in ("-", "/dev/stdout") and fmt != "jsonl":
+        fail(f"--out {out}: stdout streams JSONL rows; give a file for --format {fmt}")
     try:
         cfg = ScoreConfig(
             shard=parse_shard(shard),
@@ -99,9 +119,15 @@ def score_dir(
         fail(str(exc))
     if not videos_dir.is_dir():
         fail(f"{videos_dir}: not a folder")
-    _check_writable(out, "--out")
+    target = _check_output(out)
     if summary_json:
         _check_writable(summary_json, "--summary-json")
+    try:
+        from cleverward.engine.prompts import parse_prompts
+
+        parse_prompts(prompts, videos_dir)  # every prompts error before the model loads
+    except PromptsError as exc:
+        fail(str(exc))
     try:
         with _sigterm_as_interrupt():
             summary = _run(cfg)
@@ -109,12 +135,15 @@ def score_dir(
         fail(str(exc))
     if not quiet:
         err(format_ranking(summary.ranking))
+    _print_warnings(summary.warnings)
+    if not quiet:
         err(
             f"\n{summary.scored} scored, {summary.failed} failed, {summary.decoded} decoded, "
             f"{summary.cache_hits} from cache, {summary.resumed} kept from an earlier run, "
             + (f"{summary.untouched} rows of other prompts, videos or models left as they were, "
                if summary.untouched else "")
-            + f"{summary.seconds:.1f}s -> {out}"
+            + (f"{summary.rescored} earlier rows scored again, " if summary.rescored else "")
+            + f"{summary.seconds:.1f}s -> {'stdout' if target.is_stdout else out}"
         )
     if summary_json:
         try:
@@ -124,6 +153,17 @@ def score_dir(
             fail(f"{summary_json}: cannot write it ({exc.strerror or exc})")
     if strict and summary.failed:
         raise typer.Exit(1)
+
+
+def _print_warnings(warnings: list[str], shown: int = 20) -> None:
+    """Warnings are printed even with --quiet: they are what a quiet run must not hide."""
+    if not warnings:
+        return
+    err(f"\n{len(warnings)} warning(s):")
+    for line in warnings[:shown]:
+        err(f"  warning: {line}")
+    if len(warnings) > shown:
+        err(f"  ... and {len(warnings) - shown} more (all in --summary-json)")
 
 
 def _run(cfg):

@@ -16,13 +16,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from cleverward.engine.config import DecodeConfig
-from cleverward.engine.decode import DecodeError, select_decoder
+from cleverward.engine.decode import DecodeError, decode_with_notes, select_decoder
 from cleverward.engine.decode.pyav_decoder import PyAVDecoder
+from cleverward.engine.decode.source import source_problem
 
 
 @dataclass
@@ -31,6 +31,7 @@ class Decoded:
     path: str
     frames: np.ndarray | None  # uint8 (N, H, W, 3) or None on error
     error: str | None = None
+    notes: tuple[str, ...] = ()  # warnings about a doubtful acceptance (still image, tiny clip)
 
 
 # In a pool each worker is one decoding thread: FFmpeg's own frame threads on top would put
@@ -41,12 +42,14 @@ _POOL_PYAV = PyAVDecoder(thread_type="NONE")
 
 def _decode_one(key: str, path: str, cfg: DecodeConfig, single_threaded: bool) -> Decoded:
     try:
-        if not Path(path).exists():
-            raise DecodeError(path, "no such file or folder")
+        problem = source_problem(path)  # before select_decoder: a FIFO is never opened
+        if problem is not None:
+            raise DecodeError(path, problem)
         decoder = select_decoder(path, cfg.decoder)
         if single_threaded and isinstance(decoder, PyAVDecoder):
             decoder = _POOL_PYAV
-        return Decoded(key, path, decoder.decode(path, cfg))
+        frames, notes = decode_with_notes(path, cfg, decoder)
+        return Decoded(key, path, frames, notes=tuple(notes))
     except DecodeError as exc:
         return Decoded(key, path, None, exc.reason)
     except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the run; the row says why

@@ -19,8 +19,16 @@ and dropped from the metadata so the fresh vector replaces it. A wrong vector is
 
 Concurrency: SQLite (WAL, busy timeout) serialises metadata writes between processes; vectors go to
 per-process shards written atomically, so two runs at once cannot corrupt each other. Puts are
-buffered and flushed every `flush_rows` vectors and at close(): metadata is committed only after
-its shard is in place, so a crash loses unflushed work, never consistency. At close, many small
+buffered and flushed every `flush_rows` vectors or `flush_seconds`, and at close(): metadata is
+committed only after its shard is in place, so a kill -9 loses at most that much work, never
+consistency.
+
+Damage: the cache only saves time, so it never stops a run. `open_cache` returns a GuardedCache:
+any sqlite3.DatabaseError at open or at any later call (a garbled page behind a valid header shows
+up only when a query touches it) moves the damaged database aside (`cache.sqlite.damaged-<time>`,
+named in a warning) and the run goes on with a fresh one, which it rebuilds. A database that is
+only busy (locked by another process past the timeout) is not damaged: the cache is switched off
+for the rest of the run instead. At close, many small
 shards are merged (compaction) by whichever process gets the namespace's lock first.
 
 The memo, (path, size, mtime_ns) -> key, spares rehashing unchanged files. As with git's "racily
@@ -31,6 +39,7 @@ lookup, after which the memo holds. A file that changes between lookup and put i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -44,6 +53,7 @@ import numpy as np
 
 from cleverward.engine.cache_api import NullCache
 from cleverward.engine.decode.frames_dir import frame_files
+from cleverward.engine.decode.source import open_regular
 from cleverward.engine.vector_store import ShardError, ShardStore
 
 logger = logging.getLogger("cleverward.cache")
@@ -83,10 +93,12 @@ ON CONFLICT (namespace, key) DO UPDATE SET
 @dataclass(frozen=True)
 class CacheConfig:
     root: str
-    flush_rows: int = 2048  # vectors buffered before a shard is written (1668-d: 13.7 MB)
+    flush_rows: int = 256  # vectors buffered before a shard is written (1668-d: 1.7 MB)
+    flush_seconds: float = 30.0  # ... or this long since the last flush: a kill loses little
     compact_min_shards: int = 16  # small shards in a namespace before close() merges them
     compact_max_rows: int = 8192  # rows merged per compaction (bounds its memory)
     racy_window_s: float = 2.0
+    busy_timeout_s: float = 60.0  # wait this long for another process's write lock
 
     def __post_init__(self) -> None:
         if not self.root:
@@ -94,6 +106,8 @@ class CacheConfig:
         for name in ("flush_rows", "compact_min_shards", "compact_max_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not self.flush_seconds > 0:
+            raise ValueError(f"flush_seconds: must be > 0, got {self.flush_seconds}")
         if self.racy_window_s < 0:
             raise ValueError(f"racy_window_s: must be >= 0, got {self.racy_window_s}")
 
@@ -157,7 +171,7 @@ def text_key(text: str) -> str:
 
 
 def _hash_file(h, path: Path) -> None:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # never a FIFO or device: hashing one would block or never end
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
 
@@ -208,8 +222,8 @@ def _check_vector(vector: np.ndarray, entry: _Entry) -> str | None:
     return None
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path), timeout=60.0)
+def _connect(path: Path, timeout: float = 60.0) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), timeout=timeout)
     db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer and vice versa
     db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
     db.executescript(_SCHEMA)
@@ -229,12 +243,13 @@ class EmbeddingCache:
         self.location = Path(cfg.root)
         self.location.mkdir(parents=True, exist_ok=True)
         self.stats = CacheStats()
-        self._db = _connect(self.location / DB_NAME)
+        self._db = _connect(self.location / DB_NAME, cfg.busy_timeout_s)
         self._spaces = {ns.kind: self._register(ns) for ns in (video, text) if ns is not None}
         self._memo: dict[str, tuple[tuple[int, int], str]] = {}  # path -> (signature, key)
         self._memo_new: dict[str, tuple[int, int, str, int]] = {}  # path -> row to record
         self._seen: set[tuple[str, str]] = set()  # (key, path) to record
         self._closed = False
+        self._last_flush = time.monotonic()
 
     def _register(self, ns: Namespace) -> _Space:
         with self._db:
@@ -405,8 +420,11 @@ class EmbeddingCache:
             self._report(f"{kind} vector for {key[:16]} is not finite; not cached")
             return
         space.pending[key] = (vec, dataset)
-        if len(space.pending) >= self.cfg.flush_rows:
-            self._flush(kind)
+        due = time.monotonic() - self._last_flush >= self.cfg.flush_seconds
+        if len(space.pending) >= self.cfg.flush_rows or due:
+            for name in self._spaces:
+                self._flush(name)
+            self._last_flush = time.monotonic()
 
     def _flush(self, kind: str) -> None:
         space = self._spaces[kind]
@@ -503,14 +521,110 @@ def cache_root(cache_dir: str | os.PathLike | None) -> Path:
 
 def open_cache(cfg, model):
     """The cache a run should use: cfg has cache_dir, use_cache, frames, decoder (ScoreConfig,
-    IndexConfig). NullCache when disabled, or (with a warning) when the folder is unusable: the
-    cache only saves time, so it never stops a run."""
+    IndexConfig). NullCache when disabled; else a GuardedCache, which never stops a run."""
     if not cfg.use_cache:
         return NullCache()
     root = cache_root(cfg.cache_dir)
     video, text = namespaces_for(model, cfg.frames, cfg.decoder)
-    try:
-        return EmbeddingCache(CacheConfig(root=str(root)), video, text)
-    except (OSError, sqlite3.Error) as exc:
-        logger.warning("embedding cache at %s is unusable (%s); running without it", root, exc)
+    return GuardedCache(CacheConfig(root=str(root)), video, text)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+class GuardedCache:
+    """An EmbeddingCache that survives its own damage (see the module docstring). Same
+    interface; `warnings` lists what happened, for the run's summary."""
+
+    def __init__(self, cfg: CacheConfig, video: Namespace | None,
+                 text: Namespace | None = None) -> None:
+        self.cfg, self._spaces = cfg, (video, text)
+        self.location = Path(cfg.root)
+        self.warnings: list[str] = []
+        self.moved_aside: list[Path] = []
+        self._inner = self._open(retry=True)
+
+    @property
+    def stats(self) -> CacheStats:
+        return getattr(self._inner, "stats", CacheStats())
+
+    def _open(self, retry: bool):
+        try:
+            return EmbeddingCache(self.cfg, *self._spaces)
+        except sqlite3.DatabaseError as exc:
+            if retry and not _is_busy(exc):
+                self._move_aside(exc)
+                return self._open(retry=False)
+            return self._off(exc)
+        except (OSError, sqlite3.Error) as exc:
+            return self._off(exc)
+
+    def _off(self, exc: Exception) -> NullCache:
+        self._warn(f"embedding cache at {self.location} is unusable "
+                   f"({type(exc).__name__}: {exc}); running without it")
         return NullCache()
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        logger.warning(message)
+
+    def _move_aside(self, exc: sqlite3.DatabaseError) -> None:
+        db = self.location / DB_NAME
+        aside = db.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(db) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(aside) + suffix))
+        self.moved_aside.append(aside)
+        self._warn(f"embedding cache database {db} is damaged ({exc}); moved aside to "
+                   f"{aside.name}, rebuilding it")
+
+    def _recover(self, exc: sqlite3.Error) -> None:
+        """Drop the damaged inner cache (its unflushed vectors are lost) and start afresh."""
+        with contextlib.suppress(Exception):
+            self._inner._db.close()
+        if _is_busy(exc) or not isinstance(exc, sqlite3.DatabaseError):
+            self._inner = self._off(exc)
+            return
+        try:
+            self._move_aside(exc)
+        except OSError as move_error:
+            self._inner = self._off(move_error)
+            return
+        self._inner = self._open(retry=False)
+
+    def _call(self, name: str, fallback, *args):
+        try:
+            return getattr(self._inner, name)(*args)
+        except sqlite3.Error as exc:
+            self._recover(exc)
+            return fallback
+
+    def get_video(self, path: str) -> np.ndarray | None:
+        return self._call("get_video", None, path)
+
+    def put_video(self, path: str, vector: np.ndarray, dataset: str | None = None) -> None:
+        extra = (dataset,) if dataset is not None else ()  # NullCache takes no dataset
+        self._call("put_video", None, path, vector, *extra)
+
+    def get_texts(self, texts: list[str]) -> list[np.ndarray | None]:
+        return self._call("get_texts", [None] * len(texts), texts)
+
+    def put_texts(self, texts: list[str], vectors: np.ndarray) -> None:
+        self._call("put_texts", None, texts, vectors)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        except sqlite3.Error as exc:
+            self._recover(exc)
+            with contextlib.suppress(sqlite3.Error):
+                self._inner.close()
+
+    def __enter__(self) -> GuardedCache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

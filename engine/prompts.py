@@ -6,7 +6,11 @@
 Every problem is reported with file name and line number, all at once, before any decoding.
 Blank lines and lines starting with `#` are skipped. The file is UTF-8 (a BOM is fine). A `video`
 is normalised to its posix path relative to the folder ("./a.mp4" is "a.mp4"); one outside the
-folder is an error.
+folder (`../../etc/passwd`, an absolute path elsewhere) is an error. Keys other than "video" and
+"prompt" are errors, with the key they most likely meant ("Video" -> "video"): a misspelt key
+silently ignored would score the prompt against every video. A line nested too deeply for the
+JSON parser and a string holding a lone surrogate ("\\ud800", not writable as UTF-8) are errors
+of their line.
 """
 
 from __future__ import annotations
@@ -32,9 +36,40 @@ class PromptsError(ValueError):
         self.problems = problems
 
 
+KEYS = ("video", "prompt")
+
+
+def _unknown_key(obj: dict, where: str) -> str | None:
+    import difflib
+
+    for key in obj:
+        if key in KEYS:
+            continue
+        shown = key.encode("utf-8", "backslashreplace").decode("utf-8")
+        near = [k for k in KEYS if k == key.strip().lower()] or difflib.get_close_matches(
+            key.lower(), KEYS, n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]!r}?" if near else f"; the keys are {', '.join(KEYS)}"
+        return f"{where}: unknown key {shown!r}{hint}"
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _check_line(obj, where: str, videos_dir: Path | None) -> tuple[PromptEntry | None, str | None]:
     if not isinstance(obj, dict):
         return None, f"{where}: expected a JSON object, got {type(obj).__name__}"
+    unknown = _unknown_key(obj, where)
+    if unknown:
+        return None, unknown
+    for key in KEYS:
+        if isinstance(obj.get(key), str) and _has_surrogate(obj[key]):
+            return None, f"{where}: {key!r} holds a lone surrogate (not valid Unicode text)"
     prompt = obj.get("prompt")
     if prompt is None:
         return None, f"{where}: missing \"prompt\""
@@ -48,7 +83,7 @@ def _check_line(obj, where: str, videos_dir: Path | None) -> tuple[PromptEntry |
             rel = normalise_video(video, videos_dir)
             if rel is None:
                 return None, f"{where}: video {video!r} is outside the scored folder {videos_dir}"
-            if not (videos_dir / rel).exists():
+            if not os.path.lexists(videos_dir / rel):
                 return None, f"{where}: video {video!r} does not exist in {videos_dir}"
             video = rel
     return PromptEntry(prompt=prompt, video=video, line=0), None
@@ -87,6 +122,9 @@ def parse_prompts(path: str | Path, videos_dir: str | Path | None = None) -> lis
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            problems.append(f"{where}: nested too deeply to be a prompt line")
             continue
         entry, problem = _check_line(obj, where, root)
         if problem:

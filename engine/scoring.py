@@ -12,7 +12,6 @@ full batch (ONNX Runtime's cost per frame is flat from one clip, 8 frames, up). 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import defaultdict
@@ -26,12 +25,21 @@ from cleverward.engine.cache_api import NullCache
 from cleverward.engine.config import ScoreConfig
 from cleverward.engine.decode import VIDEO_SUFFIXES
 from cleverward.engine.decode.frames_dir import is_frames_dir
+from cleverward.engine.decode.source import source_problem
 from cleverward.engine.decode_pool import decode_stream
-from cleverward.engine.embedding_cache import file_signature
-from cleverward.engine.output import RowWriter, make_row, read_rows
+from cleverward.engine.output import ReadResult, RowWriter, make_row, read_output
+from cleverward.engine.output_target import owning, resolve_output
 from cleverward.engine.prompts import PromptEntry, parse_prompts
+from cleverward.engine.run_record import (
+    Resumed,
+    model_identity,
+    read_run_record,
+    resume,
+    save_run_record,
+)
 
 TIMING_KEYS = ("plan", "text", "cached", "decode_wait", "encode", "score")
+MAX_WARNINGS = 200  # kept in the summary; the count is always exact
 
 
 @dataclass
@@ -44,6 +52,10 @@ class ScoreSummary:
     resumed: int = 0  # rows of this run's plan kept from an earlier run
     untouched: int = 0  # rows of other prompts, videos or models in the output, left as they are
     skipped_files: int = 0
+    skipped_dirs: int = 0  # dot-folders (.git, .cache, ...) passed over, not walked
+    rescored: int = 0  # earlier rows scored again because nothing proved them fresh
+    dropped_rows: int = 0  # torn or invalid rows found in the output (their pairs are rescored)
+    warnings: list[str] = field(default_factory=list)  # doubtful acceptances, rescore reasons
     ranking: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     # seconds of the calling thread: plan, text, cached (rows from cached embeddings),
     # decode_wait (blocked on the decode pool), encode (video encoder), score (head, cache, rows)
@@ -53,29 +65,67 @@ class ScoreSummary:
         return {"scored": self.scored, "failed": self.failed, "decoded": self.decoded,
                 "cache_hits": self.cache_hits, "seconds": round(self.seconds, 3),
                 "resumed": self.resumed, "untouched": self.untouched,
-                "skipped_files": self.skipped_files}
+                "skipped_files": self.skipped_files, "skipped_dirs": self.skipped_dirs,
+                "rescored": self.rescored, "dropped_rows": self.dropped_rows,
+                "warnings": self.warnings[:MAX_WARNINGS]}
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
 
 
-def list_videos(folder: str | Path) -> tuple[list[str], int]:
-    """Videos under `folder` (files with a video suffix, folders of frame images), as sorted
-    paths relative to it, and the number of other files passed over."""
+@dataclass
+class Listing:
+    videos: list[str]  # sorted paths relative to the folder
+    skipped_files: int = 0  # files without a video suffix
+    skipped_dirs: int = 0  # dot-folders, not walked
+    hidden: list[str] = field(default_factory=list)  # the first few of them
+    warnings: list[str] = field(default_factory=list)
+
+
+def list_folder(folder: str | Path) -> Listing:
+    """Videos under `folder` (files with a video suffix, folders of frame images). Dot-folders
+    (.git, .cache) are counted and not walked. A name that is not UTF-8 cannot be written into a
+    row: it is skipped with a warning that shows its bytes. Symlinks are listed as they are; the
+    decoders and the cache refuse those that do not lead to a regular file (source.py)."""
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
-    found, skipped = [], 0
-    for dirpath, dirnames, filenames in os.walk(root):
+    out = Listing([])
+    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda exc: out.warnings.append(
+            f"{exc.filename}: cannot list it ({exc.strerror}); skipped")):
         here = Path(dirpath)
         if here != root and is_frames_dir(here):
-            found.append(here.relative_to(root).as_posix())
+            _add(out, here.relative_to(root).as_posix())
             dirnames.clear()  # its images are frames of one video
             continue
-        dirnames.sort()
+        hidden = [d for d in dirnames if d.startswith(".")]
+        out.skipped_dirs += len(hidden)
+        out.hidden += [(here / d).relative_to(root).as_posix() for d in hidden][:5]
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if Path(name).suffix.lower() in VIDEO_SUFFIXES:
-                found.append((here / name).relative_to(root).as_posix())
+                _add(out, (here / name).relative_to(root).as_posix())
             else:
-                skipped += 1
-    return sorted(found), skipped
+                out.skipped_files += 1
+    out.videos.sort()
+    return out
+
+
+def _add(listing: Listing, rel: str) -> None:
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:  # os.walk gave undecodable bytes as surrogates
+        shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
+        listing.warnings.append(f"{shown}: file name is not valid UTF-8; skipped (rename it)")
+        listing.skipped_files += 1
+        return
+    listing.videos.append(rel)
+
+
+def list_videos(folder: str | Path) -> tuple[list[str], int]:
+    """(videos, files passed over): see list_folder."""
+    listing = list_folder(folder)
+    return listing.videos, listing.skipped_files
 
 
 def plan_pairs(entries: list[PromptEntry], videos: list[str]) -> dict[str, list[str]]:
@@ -118,105 +168,29 @@ class _Scorer:
         scores = self.model.score(vectors, text)  # (B, U, K)
         for b, video in enumerate(videos):
             for prompt in self.plan[video]:
-                s = scores[b, index[prompt]]
-                self.writer.write(make_row(video, prompt, s, self.model_name))
+                row = make_row(video, prompt, scores[b, index[prompt]], self.model_name)
+                self.writer.write(row)
+                if row["score"] is None:  # NaN / Inf from the head: an error row
+                    self.summary.failed += 1
+                    continue
                 self.summary.scored += 1
-                self.summary.ranking.setdefault(prompt, []).append((float(s[0]), video))
-
-
-RUN_RECORD_SUFFIX = ".cwrun.json"
-
-
-def run_record_path(out: str | Path) -> Path:
-    """The run record beside an output: which model identity and video files its rows came from."""
-    return Path(str(out) + RUN_RECORD_SUFFIX)
-
-
-def model_identity(model, decode_cfg) -> dict:
-    """What a score depends on besides the pair: the video encoder, the head's weights (a
-    checkpoint retrained in place keeps its path) and the frames sampled (decode_cfg.key(), as
-    the embedding cache: the decoders return the same frames, so --decoder is not part)."""
-    from cleverward.engine.video_index import head_digest
-
-    return {"encoder": model.fingerprint(), "head": head_digest(model),
-            "decode": decode_cfg.key()}
-
-
-def load_run_record(out: str | Path) -> dict | None:
-    """The run record of `out`; None when there is none (outputs written before run records)
-    or it is unreadable."""
-    try:
-        data = json.loads(run_record_path(out).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("models"), dict) else None
-
-
-def save_run_record(out: str | Path, record: dict) -> None:
-    path = run_record_path(out)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-@dataclass
-class _Resumed:
-    rows: list[dict]  # every row the output keeps, in file order
-    kept: list[dict]  # of those, the rows of this run's plan (not scored again)
-    record: dict  # the run record once this run's rows are in
-
-
-def _resume(cfg: ScoreConfig, plan: dict[str, list[str]], root: Path, identity: dict) -> _Resumed:
-    """Split an earlier output. Rows outside this run's plan (other prompts, videos, models) are
-    kept untouched; a successful row of the plan is kept, and its pair dropped from the plan,
-    only if the run record says the same model identity scored the same video file (no record:
-    an output from before run records, whose rows are trusted). `--overwrite` keeps nothing."""
-    rows = read_rows(cfg.out, cfg.format) if cfg.resume else []
-    record = load_run_record(cfg.out) if cfg.resume else None
-    models = dict(record["models"]) if record else {}
-    mine = models.get(cfg.model)
-    trusted = record is None or not isinstance(mine, dict)
-    before = mine.get("videos", {}) if not trusted and mine.get("identity") == identity else {}
-    sigs = {v: list(file_signature(root / v)) for v in plan}
-
-    def fresh(video: str, prompt: str) -> bool:
-        seen = before.get(video) or {}
-        return trusted or (seen.get("sig") == sigs[video] and prompt in seen.get("prompts", ()))
-
-    wanted = {(v, p) for v, ps in plan.items() for p in ps}
-    out, kept, done = [], [], set()
-    for row in rows:
-        key = (row.get("video"), row.get("prompt"))
-        if row.get("model") != cfg.model or key not in wanted:
-            out.append(row)
-        elif row.get("score") is not None and key not in done and fresh(*key):
-            out.append(row)
-            kept.append(row)
-            done.add(key)
-    videos = {v: seen for v, seen in before.items() if v not in plan}
-    for v, ps in plan.items():
-        seen = before.get(v) or {}
-        old = seen.get("prompts", []) if seen.get("sig") == sigs[v] else []
-        videos[v] = {"sig": sigs[v], "prompts": old + [p for p in ps if p not in old]}
-    models[cfg.model] = {"identity": identity, "videos": videos}
-    for video, prompt in done:
-        plan[video].remove(prompt)
-    for video in [v for v, ps in plan.items() if not ps]:
-        del plan[video]
-    return _Resumed(out, kept, {"version": 1, "models": models})
+                self.summary.ranking.setdefault(prompt, []).append((row["score"], video))
 
 
 def score_directory(
-    cfg: ScoreConfig, model=None, cache=None, progress: Callable[[int], None] | None = None
+    cfg: ScoreConfig, model=None, cache=None, progress: Callable[[int], None] | None = None,
+    stream=None,
 ) -> ScoreSummary:
-    """Run one score-dir job; rows go to cfg.out as they finish. `progress(n)` per video done."""
+    """Run one score-dir job; rows go to cfg.out as they finish. `progress(n)` per video done.
+    `stream`: where rows go when cfg.out is stdout (default sys.stdout)."""
     from cleverward.engine.model import RewardModel
 
     start = time.perf_counter()
+    target = resolve_output(cfg.out)  # a device or FIFO is refused before any work
     root = Path(cfg.videos_dir)
     entries = parse_prompts(cfg.prompts_file, root)  # all prompt errors before any decoding
-    videos, skipped = list_videos(root)
-    plan = plan_pairs(entries, videos)
+    listing = list_folder(root)
+    plan = plan_pairs(entries, listing.videos)
     if cfg.shard[1] > 1:
         from cleverward.engine.sharding import shard_of
 
@@ -229,28 +203,62 @@ def score_directory(
         model = model.with_backend(choose_backend(cfg.backend, model)[0])
     cache = cache or NullCache()
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
-    resumed = _resume(cfg, plan, root, model_identity(model, decode_cfg))
-    summary = ScoreSummary(resumed=len(resumed.kept), skipped_files=skipped,
+    with owning(target):
+        resumed = _resume(cfg, target, plan, root, model_identity(model, decode_cfg))
+        summary = _start_summary(listing, resumed)
+        mark = time.perf_counter()
+        summary.timings["plan"] = mark - start
+        text_table = _embed_prompts(model, sorted({p for ps in plan.values() for p in ps}), cache)
+        summary.timings["text"] = time.perf_counter() - mark
+        _write_rows(cfg, target, resumed, stream, lambda writer: _score_plan(
+            cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary, progress))
+    for warning in getattr(cache, "warnings", ()):
+        summary.warn(warning)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _resume(cfg: ScoreConfig, target, plan, root: Path, identity: dict) -> Resumed:
+    """The earlier output's rows against this plan (nothing for stdout or --overwrite)."""
+    if target.is_stdout or not cfg.resume:
+        return resume(cfg.model, plan, root, identity, ReadResult(), None, None)
+    read = read_output(target.path, cfg.format)
+    record, problem = read_run_record(target.path)
+    return resume(cfg.model, plan, root, identity, read, record, problem)
+
+
+def _start_summary(listing: Listing, resumed: Resumed) -> ScoreSummary:
+    summary = ScoreSummary(resumed=len(resumed.kept), skipped_files=listing.skipped_files,
+                           skipped_dirs=listing.skipped_dirs, rescored=resumed.stale,
+                           dropped_rows=resumed.dropped,
                            untouched=len(resumed.rows) - len(resumed.kept))
+    if listing.skipped_dirs:
+        shown = ", ".join(listing.hidden[:5]) + (", ..." if listing.skipped_dirs > 5 else "")
+        summary.warn(f"{listing.skipped_dirs} dot-folder(s) skipped, not walked: {shown}")
+    for warning in listing.warnings + resumed.reasons:
+        summary.warn(warning)
     for row in resumed.kept:
         summary.ranking.setdefault(row["prompt"], []).append((row["score"], row["video"]))
-    mark = time.perf_counter()
-    summary.timings["plan"] = mark - start
-    text_table = _embed_prompts(model, sorted({p for ps in plan.values() for p in ps}), cache)
-    summary.timings["text"] = time.perf_counter() - mark
+    return summary
 
-    writer = RowWriter(cfg.out, cfg.format, resumed.rows)
+
+def _write_rows(cfg, target, resumed: Resumed, stream, score) -> None:
+    """Open the writer, record the run beside a file output, and let `score(writer)` run."""
+    if target.is_stdout:
+        import sys
+
+        with RowWriter(None, cfg.format, stream=stream or sys.stdout) as writer:
+            score(writer)
+        return
+    writer = RowWriter(target.path, cfg.format, resumed.rows)
     try:
         with writer:
             if writer.appends:  # rows land as they finish: record them now
-                save_run_record(cfg.out, resumed.record)
-            _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary,
-                        progress)
+                save_run_record(target.path, resumed.record)
+            score(writer)
     finally:
         if writer.closed and not writer.appends:  # Parquet: the rows landed on close
-            save_run_record(cfg.out, resumed.record)
-    summary.seconds = time.perf_counter() - start
-    return summary
+            save_run_record(target.path, resumed.record)
 
 
 def _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary,
@@ -259,6 +267,12 @@ def _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, s
     scorer = _Scorer(model, text_table, plan, writer, summary, cfg.model)
     pending_v, pending_e, to_decode = [], [], []
     for video in plan:
+        problem = source_problem(root / video)
+        if problem is not None:  # never hashed, never decoded: an error row at once
+            scorer.fail(video, problem)
+            if progress:
+                progress(1)
+            continue
         vec = cache.get_video(str(root / video))
         if vec is None:
             to_decode.append(video)
@@ -327,6 +341,8 @@ def _encode_and_score(cfg, model, cache, root, videos, decode_cfg, scorer, progr
             timings["encode"] + timings["score"] - busy)
         if d is None:
             break
+        for note in d.notes:
+            scorer.summary.warn(f"{d.key}: {note}")
         if d.error is not None:
             scorer.fail(d.key, d.error)
             if progress:

@@ -15,6 +15,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from cleverward.engine.decode.source import open_regular
+
 PROBE_BYTES = 64 * 1024
 
 
@@ -38,8 +40,8 @@ def content_probe(path: str | os.PathLike) -> bytes:
     if p.is_dir():
         listing = sorted((f.name, f.stat().st_size) for f in p.iterdir() if f.is_file())
         return repr(listing).encode()
-    size = p.stat().st_size
-    with open(p, "rb") as f:
+    with open_regular(p) as f:  # a FIFO or device is refused, never read (it could block)
+        size = os.fstat(f.fileno()).st_size
         head = f.read(PROBE_BYTES)
         if size > 2 * PROBE_BYTES:
             f.seek(size - PROBE_BYTES)

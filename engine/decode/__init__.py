@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from cleverward.engine.config import DecodeConfig
+from cleverward.engine.decode.diagnose import file_notes
 from cleverward.engine.decode.errors import DecodeError
 from cleverward.engine.decode.frames_dir import FramesDirDecoder, is_frames_dir
 from cleverward.engine.decode.pyav_decoder import PyAVDecoder
 from cleverward.engine.decode.sampling import uniform_indices
+from cleverward.engine.decode.source import source_problem
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".gif", ".mpg", ".mpeg", ".wmv", ".flv",
@@ -49,9 +51,20 @@ def select_decoder(path: str, choice: str = "auto"):
 
 
 def decode_clip(path: str, cfg: DecodeConfig) -> np.ndarray:
-    if not Path(path).exists():
-        raise DecodeError(path, "no such file or folder")
-    return select_decoder(path, cfg.decoder).decode(path, cfg)
+    return decode_with_notes(path, cfg)[0]
+
+
+def decode_with_notes(path: str, cfg: DecodeConfig, decoder=None) -> tuple[np.ndarray, list[str]]:
+    """-> (frames, warnings). Only a regular file or a folder is ever opened (source.py)."""
+    problem = source_problem(path)
+    if problem is not None:
+        raise DecodeError(path, problem)
+    decoder = decoder or select_decoder(path, cfg.decoder)
+    with_notes = getattr(decoder, "decode_with_notes", None)
+    if with_notes is not None:
+        return with_notes(path, cfg)
+    frames = decoder.decode(path, cfg)
+    return frames, file_notes(path, cfg.height, cfg.width)
 
 
 def is_video_path(path: Path) -> bool:
@@ -62,6 +75,7 @@ __all__ = [
     "DecodeError",
     "VIDEO_SUFFIXES",
     "decode_clip",
+    "decode_with_notes",
     "is_video_path",
     "select_decoder",
     "uniform_indices",

@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from cleverward.engine.config import DecodeConfig
+from cleverward.engine.decode.diagnose import container_notes, mp4_problem
 from cleverward.engine.decode.errors import DecodeError
 from cleverward.engine.decode.resize import center_crop, scaled_size
 from cleverward.engine.decode.sampling import uniform_indices
+from cleverward.engine.decode.source import source_problem
 
 
 @dataclass(frozen=True)
@@ -145,31 +147,48 @@ class PyAVDecoder:
         self.thread_type = thread_type  # FFmpeg's own threads; "NONE" when a pool is busy
 
     def can_decode(self, path: str) -> bool:
-        return Path(path).is_file()
+        return source_problem(path) is None and not Path(path).is_dir()
 
     def decode(self, path: str, cfg: DecodeConfig) -> np.ndarray:
         """-> uint8 (N, H, W, 3). Raises DecodeError naming the file."""
+        return self.decode_with_notes(path, cfg)[0]
+
+    def decode_with_notes(self, path: str, cfg: DecodeConfig) -> tuple[np.ndarray, list[str]]:
+        """-> (uint8 (N, H, W, 3), warnings about a doubtful acceptance). Raises DecodeError."""
         import av
 
+        problem = source_problem(path)
+        if problem is not None:
+            raise DecodeError(path, problem)
         if Path(path).stat().st_size == 0:
             raise DecodeError(path, "file is empty")
+        notes: list[str] = []
         try:
-            frames = self._decode(path, cfg)
-        except DecodeError:
-            raise
+            frames = self._decode(path, cfg, notes)
+        except DecodeError as exc:
+            cut = mp4_problem(path)  # a cut MP4 loses its streams: say it was cut
+            raise DecodeError(path, cut) if cut else exc from None
         except (av.FFmpegError, ValueError, IndexError, OSError) as exc:
-            raise DecodeError(path, f"not a readable video ({type(exc).__name__}: {exc})") from exc
+            reason = mp4_problem(path) or f"not a readable video ({type(exc).__name__}: {exc})"
+            raise DecodeError(path, reason) from exc
         if not frames:
-            raise DecodeError(path, "no frames could be decoded")
-        return np.stack(frames)  # (N, H, W, 3)
+            raise DecodeError(path, mp4_problem(path) or "no frames could be decoded")
+        cut = mp4_problem(path)
+        if cut:
+            notes.append(f"{cut}; scored from the frames that decode")
+        return np.stack(frames), notes  # (N, H, W, 3)
 
-    def _decode(self, path: str, cfg: DecodeConfig) -> list[np.ndarray]:
+    def _decode(self, path: str, cfg: DecodeConfig, notes: list[str]) -> list[np.ndarray]:
         import av
 
         with av.open(path) as container:
             if not container.streams.video:
-                raise DecodeError(path, "no video stream in file")
-            container.streams.video[0].thread_type = self.thread_type
+                raise DecodeError(path, "no video stream with frames in the file "
+                                        "(audio only, data, or 0 frames)")
+            stream = container.streams.video[0]
+            stream.thread_type = self.thread_type
+            src = (stream.codec_context.height, stream.codec_context.width)
+            notes.extend(container_notes(container, src, (cfg.height, cfg.width)))
             index = probe(container)
             if index is None:
                 container.seek(0)

@@ -231,8 +231,13 @@ def test_existing_output_of_another_format_is_a_clear_error(tmp_path, corpus):
         assert "Traceback" not in res.output and out.read_text() == before
     lines = before.splitlines()
     out.write_text("\n".join(lines[:1] + ["{oops"] + lines[1:]) + "\n")
-    res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q")
-    assert res.exit_code == 2 and f"{out}:2: not valid JSON" in res.stderr
+    summary = tmp_path / "summary.json"
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q",
+               "--summary-json", summary)
+    # the bad line is dropped and counted (a warning names it); the good rows are kept
+    assert res.exit_code == 0 and f"{out}:2: not valid JSON" in res.stderr, res.output
+    assert json.loads(summary.read_text())["dropped_rows"] == 1
+    assert sorted(out.read_text().splitlines()) == sorted(lines)
 
 
 def test_bad_output_paths_fail_before_work_and_summary_folder_is_made(tmp_path, corpus):

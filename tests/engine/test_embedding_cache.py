@@ -113,14 +113,17 @@ def test_memo_spares_rehashing_an_unchanged_file(tmp_path, video, hash_calls):
     assert len(hash_calls) == 2
 
 
-def test_racily_recorded_memo_is_rechecked_once(tmp_path, hash_calls):
+def test_racily_recorded_memo_is_rechecked_once(tmp_path, hash_calls, monkeypatch):
+    """The hash's start time is set by hand (a wall clock under load made this flaky): 0.01 s
+    after the file's mtime is inside the 1 s racy window, 5 s after is not."""
     fresh = tmp_path / "fresh.mp4"
-    fresh.write_bytes(b"just written")  # mtime = now: the first memo is within the racy window
-    for expected in (1, 2, 2):  # hashed, hashed again (memo was racy), then the memo holds
-        with open_at(tmp_path / "c", racy_window_s=0.05) as cache:
+    fresh.write_bytes(b"just written")
+    mtime = fresh.stat().st_mtime_ns
+    for expected, after_s in ((1, 0.01), (2, 5.0), (2, 6.0)):  # hashed, racy: again, then held
+        monkeypatch.setattr(ec.time, "time_ns", lambda a=after_s: mtime + int(a * 1e9))
+        with open_at(tmp_path / "c", racy_window_s=1.0) as cache:
             cache.get_video(str(fresh))
         assert len(hash_calls) == expected
-        time.sleep(0.1)
 
 
 def test_racy_window_is_respected(tmp_path, hash_calls):

@@ -95,20 +95,24 @@ def test_prompt_video_paths_are_normalised_to_the_folder(tmp_path):
 
 
 def test_unreadable_outputs_are_named_errors(tmp_path):
-    from cleverward.engine.output import OutputError
+    """A bad line among good rows is dropped and counted (its pair is rescored); a file with no
+    valid row at all is not a score file: an error naming it, so it is never rewritten."""
+    from cleverward.engine.output import OutputError, read_output
 
     good = json.dumps(make_row("a.mp4", "p", [0.1] * 7, "m"))
     jsonl = tmp_path / "out.jsonl"
     jsonl.write_text(good + "\nnot json\n" + good + "\n")
-    with pytest.raises(OutputError, match=rf"^{jsonl}:2: not valid JSON .*--overwrite"):
-        read_rows(jsonl, "jsonl")
+    read = read_output(jsonl, "jsonl")
+    assert len(read.rows) == 2 and read.dropped == 1
+    assert read.problems == [f"{jsonl}:2: not valid JSON (Expecting value)"]
     jsonl.write_text(good + "\n")
     with pytest.raises(OutputError, match=rf"^{jsonl}: not a CSV score file \(no 'video' column"):
         read_rows(jsonl, "csv")
     with pytest.raises(OutputError, match=rf"^{jsonl}: not a Parquet score file"):
         read_rows(jsonl, "parquet")
-    jsonl.write_text(good + '\n["a list"]\n')
-    with pytest.raises(OutputError, match=rf"^{jsonl}:2: not a score row"):
+    jsonl.write_text('["a list"]\n{"prompt": "p"}\n')
+    with pytest.raises(OutputError, match=rf"^{jsonl}: not a JSONL score file \(no valid row; "
+                       rf"{jsonl}:1: not a JSON object \(list\)"):
         read_rows(jsonl, "jsonl")
 
 

@@ -3,7 +3,7 @@
 import torch
 
 from cleverward.engine.config import DecodeConfig
-from cleverward.engine.scoring import (
+from cleverward.engine.run_record import (
     load_run_record,
     model_identity,
     run_record_path,
