@@ -14,6 +14,7 @@ Rows of videos outside the plan, and of other models, are kept untouched.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -32,12 +33,20 @@ def run_record_path(out: str | Path) -> Path:
     return Path(str(out) + RUN_RECORD_SUFFIX)
 
 
+def head_digest(model) -> str:
+    """Hash of the reward head's weights: rows and indexes are valid only for the head that
+    made them."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.head.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def model_identity(model, decode_cfg) -> dict:
     """What a score depends on besides the pair: the video encoder, the head's weights (a
     checkpoint retrained in place keeps its path) and the frames sampled (decode_cfg.key(), as
     the embedding cache: the decoders return the same frames, so --decoder is not part)."""
-    from cleverward.engine.video_index import head_digest
-
     return {"encoder": model.fingerprint(), "head": head_digest(model),
             "decode": decode_cfg.key()}
 

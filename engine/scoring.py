@@ -27,6 +27,7 @@ from cleverward.engine.decode import VIDEO_SUFFIXES
 from cleverward.engine.decode.frames_dir import is_frames_dir
 from cleverward.engine.decode.source import source_problem
 from cleverward.engine.decode_pool import decode_stream
+from cleverward.engine.encode_batch import encode_isolating
 from cleverward.engine.output import ReadResult, RowWriter, make_row, read_output
 from cleverward.engine.output_target import owning, resolve_output
 from cleverward.engine.prompts import PromptEntry, parse_prompts
@@ -291,28 +292,13 @@ def _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, s
     _encode_and_score(cfg, model, cache, root, to_decode, decode_cfg, scorer, progress)
 
 
-def _encode_isolating(model, clips: list[np.ndarray]) -> list[tuple[np.ndarray | None, str]]:
-    """Encode a batch; if it fails, retry clip by clip so one bad clip only fails itself."""
-    try:
-        return [(vec, "") for vec in model.encode_videos(clips)]
-    except Exception:  # noqa: BLE001 - isolated below; each failure is reported in its row
-        pass
-    out = []
-    for clip in clips:
-        try:
-            out.append((model.encode_videos([clip])[0], ""))
-        except Exception as exc:  # noqa: BLE001 - the row carries the reason
-            out.append((None, f"encoder failed: {type(exc).__name__}: {exc}"))
-    return out
-
-
 def _encode_and_score(cfg, model, cache, root, videos, decode_cfg, scorer, progress) -> None:
     batch: list = []
     timings = scorer.summary.timings
 
     def flush() -> None:
         mark = time.perf_counter()
-        results = _encode_isolating(model, [d.frames for d in batch])
+        results = encode_isolating(model, [d.frames for d in batch])
         encoded = time.perf_counter()
         timings["encode"] += encoded - mark
         good = [(d, vec) for d, (vec, _) in zip(batch, results, strict=True) if vec is not None]

@@ -45,8 +45,10 @@ from cleverward.engine.embedding_cache import (
     namespaces_for,
     open_cache,
 )
+from cleverward.engine.encode_batch import encode_isolating
 from cleverward.engine.faiss_device import resident_index
-from cleverward.engine.scoring import _encode_isolating, list_videos
+from cleverward.engine.run_record import head_digest
+from cleverward.engine.scoring import list_videos
 
 FORMAT = "cleverward-video-index/1"
 INDEX_KINDS = ("auto", "flat", "ivf", "hnsw")
@@ -180,7 +182,7 @@ def embed_videos(
     batch: list = []
 
     def flush() -> None:
-        results = _encode_isolating(model, [d.frames for d in batch])
+        results = encode_isolating(model, [d.frames for d in batch])
         for d, (vec, error) in zip(batch, results, strict=True):
             if vec is None:
                 out.errors[d.key] = error
@@ -328,15 +330,6 @@ def model_id(name: str) -> str:
     from cleverward.engine.checkpoint import NAMED_MODELS
 
     return name if name in NAMED_MODELS else os.path.abspath(os.path.expanduser(name))
-
-
-def head_digest(model) -> str:
-    """Hash of the reward head's weights: an index is only valid for the head that made it."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.head.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def index_location(root: Path, videos_dir: str, model: str, kind: str) -> Path:

@@ -106,7 +106,7 @@ def run_bulk(cfg: BulkConfig, progress: Callable[[int], None] | None = None) -> 
     """Plan (or reuse the plan), run the unfinished partitions, commit each when complete."""
     from cleverward.engine.backends import choose_backend
     from cleverward.engine.model import RewardModel
-    from cleverward.engine.scoring import model_identity
+    from cleverward.engine.run_record import model_identity
 
     start = time.perf_counter()
     model = RewardModel.from_pretrained(cfg.model)

@@ -185,7 +185,7 @@ class EncodeStage:
         return {c: _column(v) for c, v in rows.items()}
 
     def _vectors(self, batch: dict) -> tuple[list[np.ndarray | None], list[str | None]]:
-        from cleverward.engine.scoring import _encode_isolating
+        from cleverward.engine.encode_batch import encode_isolating
 
         vectors: list[np.ndarray | None] = []
         errors: list[str | None] = []
@@ -197,7 +197,7 @@ class EncodeStage:
                 todo.append(i)
         if todo:
             clips = [np.asarray(batch["frames"][i], np.uint8) for i in todo]
-            for i, (vec, error) in zip(todo, _encode_isolating(self.model, clips), strict=True):
+            for i, (vec, error) in zip(todo, encode_isolating(self.model, clips), strict=True):
                 vectors[i], errors[i] = vec, error or None
                 if vec is not None and not is_url(str(batch["video"][i])):
                     self.cache.get().put_video(str(batch["video"][i]), vec)

@@ -17,7 +17,6 @@ ENGINE = ROOT / "engine"
 
 _E = "cleverward.engine."
 KNOWN: set[frozenset[str]] = {
-    frozenset({_E + "scoring", _E + "video_index"}),
     frozenset({_E + "model", _E + "runtime"}),
     frozenset(_E + "encoders." + m for m in ("class_texts", "conse", "hf_text", "hf_video",
                                              "minilm", "registry")),
