@@ -131,6 +131,37 @@ def test_videofeedback_errors_name_file_and_line(tmp_path):
         load_dataset(f"videofeedback:{f}")
 
 
+@pytest.mark.parametrize("record, message", [
+    ({"visual quality": "high"}, "non-numeric scores: {'visual quality': 'high'}"),
+    ({"visual quality": "inf"}, "non-numeric scores: {'visual quality': 'inf'}"),  # not finite
+    ({"conversations": [{"from": "human", "value": 'the text prompt is "p",\n'}]},
+     "no gpt/assistant turn in conversations"),
+    ({"conversations": [{"from": "human", "value": 'the text prompt is "p",\n'},
+                        {"from": "gpt", "value": "a fine video"}]},
+     "no 'dimension: score' lines in the answer"),
+])
+def test_videofeedback_score_errors_name_file_and_line(tmp_path, record, message):
+    """Line 1 is good; line 2 lacks usable scores, and the error names file:2 and why."""
+    f = tmp_path / "vf.jsonl"
+    bad = {**_vf_record("2", "p", (1, 1, 1, 1, 1)), **record}
+    f.write_text(json.dumps(_vf_record("1", "p", (1, 2, 3, 4, 4))) + "\n" + json.dumps(bad))
+    with pytest.raises(AnnotationError) as err:
+        load_dataset(f"videofeedback:{f}")
+    assert str(err.value) == f"{f}:2: {message}"
+
+
+def test_videofeedback_reads_an_assistant_turn():
+    """OpenAI-style turns say "assistant" where the release says "gpt": same scores."""
+    from pathlib import Path
+
+    from cleverward.train.datasets.videofeedback import _scores
+
+    turns = [{"from": "user", "value": "rate"},
+             {"from": "Assistant", "value": "visual quality: 3\ndynamic degree: 1.5"}]
+    assert _scores({"conversations": turns}, Path("x.json"), 1) == {"visual quality": 3.0,
+                                                                     "dynamic degree": 1.5}
+
+
 def test_prompt_from_question_fallbacks():
     assert prompt_from_question('the text prompt is "x y",\nall the frames') == "x y"
     assert prompt_from_question("Prompt: a red ball\n<image>") == "a red ball"
@@ -217,6 +248,8 @@ def test_generic_scored_and_pair_records(tmp_path):
     rec = load_dataset(f"jsonl:{f}")
     assert [i.dataset for i in rec.scored] == ["labels", "mine"]
     assert rec.scored[0].scores == {"overall": 0.5, "TA": 1.0}
+    assert rec.scored[0].video == os.path.normpath(tmp_path / "a.mp4")
+    assert [i.source for i in rec.scored] == [f"{f}:1", f"{f}:3"]  # line 2 is blank
     assert [(p.dimension, p.tie, p.vote) for p in rec.pairs] == [("overall", False, None),
                                                                  ("VQ", True, "same")]
     assert rec.pairs[1].source == f"{f}:5"
@@ -228,6 +261,17 @@ def test_generic_scored_and_pair_records(tmp_path):
     ({"video": "a.mp4", "prompt": "", "scores": {"o": 1}}, "'prompt' must be a non-empty"),
     ({"prompt": "p", "chosen": "a", "rejected": "b", "tie": "yes"}, "'tie' must be true"),
     ([1, 2], "expected a JSON object"),
+    # every check of a scored record, each on line 2 (a score is a finite number, named)
+    ({"video": "a.mp4", "prompt": "p", "scores": {}}, "'scores' must be a non-empty object"),
+    ({"video": "a.mp4", "prompt": "p", "scores": [1]}, "'scores' must be a non-empty object"),
+    ({"video": "a.mp4", "prompt": "p", "scores": {" ": 1}}, "'scores' has an empty dimension"),
+    ({"video": "a.mp4", "prompt": "p", "scores": {"a": "x", "b": None, "c": 1}},
+     r"non-numeric score\(s\) for a, b \(scores"),
+    ({"video": "a.mp4", "prompt": "p", "scores": {"o": 1}, "extra": 1}, "unknown key 'extra'"),
+    ({"prompt": "p", "scores": {"o": 1}, "video": ""}, "'video' must be a non-empty string"),
+    ({"video": "a.mp4", "prompt": "p", "scores": {"o": 1}, "dataset": 3},
+     "'dataset' must be a non-empty string"),
+    ({"video": "../a.mp4", "prompt": "p", "scores": {"o": 1}}, "leaves the videos root"),
 ])
 def test_generic_bad_lines_name_file_and_line(tmp_path, line, message):
     f = tmp_path / "g.jsonl"
