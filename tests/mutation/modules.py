@@ -58,6 +58,9 @@ TARGETS: tuple[Target, ...] = (
     Target("train/datasets/videofeedback.py", (_DATASETS,), ("scores_from_answer", "_scores")),
     Target("train/datasets/generic.py", (_DATASETS,), ("_is_number", "_scored")),
     Target("train/datasets/videogen_rewardbench.py", (_DATASETS,), ("_pairs_of_row",)),
+    Target("train/datasets/genai_bench.py", (_DATASETS,), ("_pair",)),
+    Target("train/conventions.py", ("tests/train/test_conventions.py",
+                                    "tests/train/test_metrics.py")),
 )
 
 # Rewritten by other work in progress; one line to add once it lands:

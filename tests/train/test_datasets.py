@@ -219,6 +219,27 @@ def test_videogen_rewardbench_pairs_per_dimension(tmp_path):
         ("MQ", "d.mp4", False, "B", "a dog"), ("TA", "c.mp4", False, "A", "a dog"),
     ]
     assert pairs[-1].source == f"{f}:3"
+    assert {p.dataset for p in pairs} == {"videogen-rewardbench"}
+    assert [os.path.basename(p.rejected) for p in pairs[:2]] == ["b.mp4", "a.mp4"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ('"",b.mp4,m,n,p', "'path_A' must be a non-empty string, got ''"),
+    ('a.mp4,"",m,n,p', "'path_B' must be a non-empty string, got ''"),
+    ('../x.mp4,b.mp4,m,n,p', "video path '../x.mp4' leaves the videos root"),
+    ('a.mp4,../x.mp4,m,n,p', "video path '../x.mp4' leaves the videos root"),
+    ('a.mp4,b.mp4,m,n,""', "'prompt' must be a non-empty string, got ''"),
+    ('a.mp4,b.mp4,m,n,"a\ncat"', "prompt holds a line break (an unbalanced quote?)"),
+    ('a.mp4,b.mp4,m,n,"a\rcat"', "prompt holds a line break (an unbalanced quote?)"),
+])
+def test_videogen_rewardbench_bad_row_names_its_line(tmp_path, fields, message):
+    """Row 1 (line 2) is good; the bad row starts on line 3 and its error names f:3."""
+    f = tmp_path / "vgrb.csv"
+    f.write_bytes((VGRB_HEADER + "a.mp4,b.mp4,m,n,p,A,A,A,A,8,9,8,9\n"
+                   + fields + ",A,A,A,A,8,9,8,9\n").encode())
+    with pytest.raises(AnnotationError) as err:
+        load_dataset(f"videogen-rewardbench:{f}")
+    assert str(err.value).startswith(f"{f}:3: {message}")
 
 
 def test_videogen_rewardbench_bad_label_and_header(tmp_path):
