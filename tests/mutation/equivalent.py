@@ -76,4 +76,13 @@ EQUIVALENT: dict[str, str] = {
     "the smallest, so some candidates repeat, but each is still a |m| that occurs and "
     "searchsorted(side='right') ties its whole group: the same (acc, eps) set, the same first "
     "maximum",
+    "cleverward.train.conventions.x__videoscore__mutmut_8": "pairwise_accuracy_tie_threshold's "
+    "default threshold is 0.5, the value of VIDEOSCORE_THRESHOLD: dropping the argument changes "
+    "nothing (the constant names the script's figure)",
+    **{f"cleverward.train.conventions.x_videoalign_accuracy_with_ties__mutmut_{n}": _NAN
+       for n in (10, 13)},
+    "cleverward.train.datasets.genai_bench.x__pair__mutmut_5": "check_keys tests `if strict:`; "
+    "None is as falsy as False",
+    "cleverward.train.datasets.genai_bench.x__pair__mutmut_69": "a non-string vote becomes "
+    "'XXXX' instead of '', neither of which is a vote: the same error follows",
 }

@@ -198,6 +198,37 @@ def test_genai_bench_hf_field_names_urls_and_bad_vote(tmp_path):
         load_dataset(f"genai-bench:{f}")
 
 
+@pytest.mark.parametrize("record, message", [
+    ({"prompt": "p", "video_left": "l.mp4", "video_right": "r.mp4", "vote_type": "leftvote",
+      "Prompt": "q"}, "unknown key 'Prompt' (did you mean 'prompt'?)"),
+    ({"video_left": "l.mp4", "video_right": "r.mp4", "vote_type": "leftvote"},
+     "'prompt' must be a non-empty string, got None"),
+    ({"prompt": "p", "video_left": "", "video_right": "r.mp4", "vote_type": "leftvote"},
+     "'video_left' must be a non-empty string, got ''"),
+    ({"prompt": "p", "video_left": "l.mp4", "right_video": " ", "vote_type": "leftvote"},
+     "'right_video' must be a non-empty string, got ' '"),
+    ({"prompt": "p", "video_left": "../l.mp4", "video_right": "r.mp4", "vote_type": "leftvote"},
+     "video path '../l.mp4' leaves the videos root"),
+    ({"prompt": "p", "video_left": "l.mp4", "video_right": "../r.mp4", "vote_type": "leftvote"},
+     "video path '../r.mp4' leaves the videos root"),
+    ({"prompt": "p", "video_left": "l.mp4", "video_right": "r.mp4", "vote_type": 3},
+     "vote_type 3 not one of leftvote, rightvote, tievote, bothbad_vote"),
+])
+def test_genai_bench_bad_record_names_its_line(tmp_path, record, message):
+    """Line 1 is good (with a field the release adds, which is no error); line 2 is not."""
+    f = tmp_path / "gb.jsonl"
+    good = {"id": 1, "prompt": "a cat", "video_left": "l.mp4", "video_right": "r.mp4",
+            "vote_type": " RightVote ", "model": "m1"}
+    f.write_text(json.dumps(good) + "\n")
+    (pair,) = load_dataset(f"genai-bench:{f}").pairs
+    assert (pair.prompt, pair.source, pair.vote) == ("a cat", f"{f}:1", "rightvote")
+    assert (pair.chosen, pair.rejected) == (str(tmp_path / "r.mp4"), str(tmp_path / "l.mp4"))
+    f.write_text(json.dumps(good) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(AnnotationError) as err:
+        load_dataset(f"genai-bench:{f}")
+    assert str(err.value).startswith(f"{f}:2: {message}")
+
+
 # -- VideoGen-RewardBench --------------------------------------------------------------------
 
 VGRB_HEADER = ("path_A,path_B,A_model,B_model,prompt,VQ,MQ,TA,Overall,"
@@ -274,6 +305,17 @@ def test_generic_scored_and_pair_records(tmp_path):
     assert [(p.dimension, p.tie, p.vote) for p in rec.pairs] == [("overall", False, None),
                                                                  ("VQ", True, "same")]
     assert rec.pairs[1].source == f"{f}:5"
+
+
+@pytest.mark.parametrize("scores, message", [
+    ({}, "'scores' must be a non-empty object"), ({"": 1}, "'scores' has an empty dimension name"),
+])
+def test_generic_scores_shape_errors_are_exact(tmp_path, scores, message):
+    f = tmp_path / "g.jsonl"
+    f.write_text(json.dumps({"video": "a.mp4", "prompt": "p", "scores": scores}) + "\n")
+    with pytest.raises(AnnotationError) as err:
+        load_dataset(f"jsonl:{f}")
+    assert str(err.value) == f"{f}:1: {message}"
 
 
 @pytest.mark.parametrize("line, message", [

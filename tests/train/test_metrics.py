@@ -150,9 +150,11 @@ def test_two_points_and_a_unit_spread_correlate():
 
 def test_tie_threshold_default_and_tau_with_a_given_epsilon():
     """Default threshold 0.5: ties at 0.1 and 0.3 right, decided 0.8 and -0.5 right, -0.2 wrong
-    -> 4/5. tau_eq at epsilon 0.5 on H, M: model ties 0.1, 0.3 (Thm 2), -0.2, -0.5 (Tm 2),
-    0.8 concordant -> acc 3/5, tau 2 * 3/5 - 1 = 1/5 (calibrated would be 0.6 at 0.3)."""
+    -> 4/5; ties at 0.4 (right) and -0.7 (wrong) -> 1/2. tau_eq at epsilon 0.5 on H, M: model
+    ties 0.1, 0.3 (Thm 2), -0.2, -0.5 (Tm 2), 0.8 concordant -> acc 3/5, tau 2 * 3/5 - 1 = 1/5
+    (calibrated would be 0.6 at 0.3)."""
     assert pairwise_accuracy_tie_threshold(H, M) == pytest.approx(0.8)
+    assert pairwise_accuracy_tie_threshold([0, 0], [0.4, -0.7]) == 0.5  # 0.4 < 0.5 <= 0.7
     tau, eps = kendall_tau_with_ties(H, M, epsilon=0.5)
     assert (tau, eps) == (pytest.approx(0.2), 0.5)
 
