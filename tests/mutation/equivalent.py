@@ -21,6 +21,15 @@ _CPU_ONLY = ("device=None puts tau on the default device, which is where the rew
              "machine without a GPU; observable only with CUDA (a gpu-marked test could)")
 _AT_EOF = ("for a file of at most 64 KiB the head read already reached the end, so reading "
            "the tail gives b'' either way")
+_MET = "cleverward.train.metrics."
+_NAN = "float() parses 'nan' case-insensitively: float('NAN') is nan"
+_NEG = ("numpy 2 treats any negative size in reshape as the one unknown dimension: "
+        "reshape(-2) is reshape(-1)")
+_SCIPY_RANK = ("scipy.stats.rankdata casts to float and, with its default axis=None, ravels "
+               "the input itself; its default method is 'average'")
+_ZERO_CANDIDATE = ("when a[0] == 0 the candidates a[ends] already start with 0.0; an extra 0.0 "
+                   "in front gives the same k, and argmax returns the first of equal maxima, "
+                   "whose epsilon is 0.0 either way")
 
 EQUIVALENT: dict[str, str] = {
     _SHARD + "x_content_probe__mutmut_15": "at size == 128 KiB the seek goes to offset 64 KiB, "
@@ -53,4 +62,27 @@ EQUIVALENT: dict[str, str] = {
     "cleverward.engine.decode.sampling.x_uniform_indices__mutmut_19": "the clamp never binds: "
     "the largest centre is floor((n - 0.5) * N / n) = floor(N - N / 2n) <= N - 1, so clamping to "
     "N + 1 instead of N - 1 changes nothing (it guards float rounding only)",
+    **{_MET + f"x_{f}__mutmut_{n}": _NAN for f, n in (
+        ("accuracy_with_ties", 10), ("accuracy_with_ties", 13), ("kendall", 11),
+        ("pairwise_accuracy", 12), ("pairwise_accuracy_tie_threshold", 11), ("pearson", 11),
+        ("spearman", 11))},
+    **{_MET + f"x_{f}__mutmut_{n}": _NEG for f, n in (
+        ("as_arrays", 8), ("as_arrays", 16), ("_pair", 8), ("_pair", 16))},
+    **{_MET + f"x_rankdata__mutmut_{n}": _SCIPY_RANK for n in (4, 5, 7, 9, 11)},
+    _MET + "x_right_counts_by_tie_prefix__mutmut_8": "numpy lower-cases the sort kind: "
+    "'STABLE' is 'stable'",
+    _MET + "x__calibrated__mutmut_13": _ZERO_CANDIDATE,
+    _MET + "x__calibrated__mutmut_9": "a[1:] != a[:1] marks every pair whose |m| differs from "
+    "the smallest, so some candidates repeat, but each is still a |m| that occurs and "
+    "searchsorted(side='right') ties its whole group: the same (acc, eps) set, the same first "
+    "maximum",
+    "cleverward.train.conventions.x__videoscore__mutmut_8": "pairwise_accuracy_tie_threshold's "
+    "default threshold is 0.5, the value of VIDEOSCORE_THRESHOLD: dropping the argument changes "
+    "nothing (the constant names the script's figure)",
+    **{f"cleverward.train.conventions.x_videoalign_accuracy_with_ties__mutmut_{n}": _NAN
+       for n in (10, 13)},
+    "cleverward.train.datasets.genai_bench.x__pair__mutmut_5": "check_keys tests `if strict:`; "
+    "None is as falsy as False",
+    "cleverward.train.datasets.genai_bench.x__pair__mutmut_69": "a non-string vote becomes "
+    "'XXXX' instead of '', neither of which is a vote: the same error follows",
 }

@@ -154,6 +154,8 @@ def write_report() -> None:
         "Why mutmut in a staged copy rather than in place, or cosmic-ray: see the docstring",
         "of tests/mutation/mutate.py (mutmut forks per mutant after one import of torch;",
         "cosmic-ray would start a fresh pytest, ~5 s of imports, per mutant).",
+        "The dataset adapters (train/datasets/) are mutated in their score-parsing functions",
+        "only (the functions column), as embedding_cache.py in its cache-key functions.",
         "",
         "| module | functions | mutants | killed | survived | no tests | killed % | equivalent"
         " survivors | time (s) |",

@@ -178,3 +178,40 @@ def test_names_and_errors():
         FigureParams(tie_threshold=-1)
     with pytest.raises(ValueError, match="--epsilon"):
         FigureParams(epsilon=float("nan"))
+
+
+# Five pairs worked by hand (as in test_metrics.py): labels and diffs score(A) - score(B)
+H5 = np.array([1, 1, -1, 0, 0])
+M5 = np.array([0.8, -0.2, -0.5, 0.1, 0.3])
+
+
+def test_each_convention_names_its_figures():
+    """The whole figure dicts on H5, M5. Correct: decided pairs 0.8, -0.5 right, -0.2 wrong ->
+    acc_no_ties 2/3; |diff| < 0.2 right for ties -> 0.1 only: 3/5; calibrated eps 0.3 ties
+    -0.2 (Tm), 0.1, 0.3 (Thm) -> (2 + 2) / 5 = 0.8, tau 2 * 0.8 - 1 = 0.6. VideoAlign, |diff|
+    order 0.1 (tie), 0.2 (wrong), 0.3 (tie), 0.5, 0.8 (right): first k ties, k = 1..5 ->
+    3, 3, 4, 3, 2 right -> 0.8 at k = 3, epsilon 0.3. A given epsilon 0.5 ties all but 0.8:
+    Thm 2 + C 1 -> 3/5, tau 1/5."""
+    p = FigureParams(tie_threshold=0.2)
+    approx = pytest.approx
+    assert CONVENTIONS[CORRECT].figures(H5, M5, p) == {
+        "acc_no_ties": approx(2 / 3), "acc_tie_threshold": approx(0.6),
+        "acc_with_ties": approx(0.8), "tau_with_ties": approx(0.6), "epsilon": approx(0.3)}
+    assert CONVENTIONS[CORRECT].figures(H5, M5, FigureParams(0.2, epsilon=0.5)) == {
+        "acc_no_ties": approx(2 / 3), "acc_tie_threshold": approx(0.6),
+        "acc_with_ties": approx(0.6), "tau_with_ties": approx(0.2), "epsilon": 0.5}
+    assert CONVENTIONS["videoalign"].figures(H5, M5, p) == {
+        "acc_with_ties": approx(0.8), "tau_with_ties": approx(0.6), "epsilon": approx(0.3)}
+
+
+def test_videoalign_edge_cases_and_zero_knobs():
+    """Empty: nan, nan. One decided pair: the only state it scores (k = 1) makes it a model
+    tie, so Tm 1 -> 0.0 at its |diff| 0.5. Zero knobs are valid; the error lists every name."""
+    acc, eps = videoalign_accuracy_with_ties([], [])
+    assert math.isnan(acc) and math.isnan(eps)
+    assert videoalign_accuracy_with_ties([1], [0.5]) == (0.0, 0.5)
+    assert FigureParams(tie_threshold=0.0, epsilon=0.0) == FigureParams(0.0, 0.0)
+    with pytest.raises(ValueError) as err:
+        convention("nope")
+    assert str(err.value) == ("--convention: 'nope' is not one of cleverward, videoalign, "
+                              "videoscore, unifiedreward, genai-bench")

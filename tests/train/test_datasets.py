@@ -131,6 +131,37 @@ def test_videofeedback_errors_name_file_and_line(tmp_path):
         load_dataset(f"videofeedback:{f}")
 
 
+@pytest.mark.parametrize("record, message", [
+    ({"visual quality": "high"}, "non-numeric scores: {'visual quality': 'high'}"),
+    ({"visual quality": "inf"}, "non-numeric scores: {'visual quality': 'inf'}"),  # not finite
+    ({"conversations": [{"from": "human", "value": 'the text prompt is "p",\n'}]},
+     "no gpt/assistant turn in conversations"),
+    ({"conversations": [{"from": "human", "value": 'the text prompt is "p",\n'},
+                        {"from": "gpt", "value": "a fine video"}]},
+     "no 'dimension: score' lines in the answer"),
+])
+def test_videofeedback_score_errors_name_file_and_line(tmp_path, record, message):
+    """Line 1 is good; line 2 lacks usable scores, and the error names file:2 and why."""
+    f = tmp_path / "vf.jsonl"
+    bad = {**_vf_record("2", "p", (1, 1, 1, 1, 1)), **record}
+    f.write_text(json.dumps(_vf_record("1", "p", (1, 2, 3, 4, 4))) + "\n" + json.dumps(bad))
+    with pytest.raises(AnnotationError) as err:
+        load_dataset(f"videofeedback:{f}")
+    assert str(err.value) == f"{f}:2: {message}"
+
+
+def test_videofeedback_reads_an_assistant_turn():
+    """OpenAI-style turns say "assistant" where the release says "gpt": same scores."""
+    from pathlib import Path
+
+    from cleverward.train.datasets.videofeedback import _scores
+
+    turns = [{"from": "user", "value": "rate"},
+             {"from": "Assistant", "value": "visual quality: 3\ndynamic degree: 1.5"}]
+    assert _scores({"conversations": turns}, Path("x.json"), 1) == {"visual quality": 3.0,
+                                                                     "dynamic degree": 1.5}
+
+
 def test_prompt_from_question_fallbacks():
     assert prompt_from_question('the text prompt is "x y",\nall the frames') == "x y"
     assert prompt_from_question("Prompt: a red ball\n<image>") == "a red ball"
@@ -167,6 +198,37 @@ def test_genai_bench_hf_field_names_urls_and_bad_vote(tmp_path):
         load_dataset(f"genai-bench:{f}")
 
 
+@pytest.mark.parametrize("record, message", [
+    ({"prompt": "p", "video_left": "l.mp4", "video_right": "r.mp4", "vote_type": "leftvote",
+      "Prompt": "q"}, "unknown key 'Prompt' (did you mean 'prompt'?)"),
+    ({"video_left": "l.mp4", "video_right": "r.mp4", "vote_type": "leftvote"},
+     "'prompt' must be a non-empty string, got None"),
+    ({"prompt": "p", "video_left": "", "video_right": "r.mp4", "vote_type": "leftvote"},
+     "'video_left' must be a non-empty string, got ''"),
+    ({"prompt": "p", "video_left": "l.mp4", "right_video": " ", "vote_type": "leftvote"},
+     "'right_video' must be a non-empty string, got ' '"),
+    ({"prompt": "p", "video_left": "../l.mp4", "video_right": "r.mp4", "vote_type": "leftvote"},
+     "video path '../l.mp4' leaves the videos root"),
+    ({"prompt": "p", "video_left": "l.mp4", "video_right": "../r.mp4", "vote_type": "leftvote"},
+     "video path '../r.mp4' leaves the videos root"),
+    ({"prompt": "p", "video_left": "l.mp4", "video_right": "r.mp4", "vote_type": 3},
+     "vote_type 3 not one of leftvote, rightvote, tievote, bothbad_vote"),
+])
+def test_genai_bench_bad_record_names_its_line(tmp_path, record, message):
+    """Line 1 is good (with a field the release adds, which is no error); line 2 is not."""
+    f = tmp_path / "gb.jsonl"
+    good = {"id": 1, "prompt": "a cat", "video_left": "l.mp4", "video_right": "r.mp4",
+            "vote_type": " RightVote ", "model": "m1"}
+    f.write_text(json.dumps(good) + "\n")
+    (pair,) = load_dataset(f"genai-bench:{f}").pairs
+    assert (pair.prompt, pair.source, pair.vote) == ("a cat", f"{f}:1", "rightvote")
+    assert (pair.chosen, pair.rejected) == (str(tmp_path / "r.mp4"), str(tmp_path / "l.mp4"))
+    f.write_text(json.dumps(good) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(AnnotationError) as err:
+        load_dataset(f"genai-bench:{f}")
+    assert str(err.value).startswith(f"{f}:2: {message}")
+
+
 # -- VideoGen-RewardBench --------------------------------------------------------------------
 
 VGRB_HEADER = ("path_A,path_B,A_model,B_model,prompt,VQ,MQ,TA,Overall,"
@@ -188,6 +250,27 @@ def test_videogen_rewardbench_pairs_per_dimension(tmp_path):
         ("MQ", "d.mp4", False, "B", "a dog"), ("TA", "c.mp4", False, "A", "a dog"),
     ]
     assert pairs[-1].source == f"{f}:3"
+    assert {p.dataset for p in pairs} == {"videogen-rewardbench"}
+    assert [os.path.basename(p.rejected) for p in pairs[:2]] == ["b.mp4", "a.mp4"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ('"",b.mp4,m,n,p', "'path_A' must be a non-empty string, got ''"),
+    ('a.mp4,"",m,n,p', "'path_B' must be a non-empty string, got ''"),
+    ('../x.mp4,b.mp4,m,n,p', "video path '../x.mp4' leaves the videos root"),
+    ('a.mp4,../x.mp4,m,n,p', "video path '../x.mp4' leaves the videos root"),
+    ('a.mp4,b.mp4,m,n,""', "'prompt' must be a non-empty string, got ''"),
+    ('a.mp4,b.mp4,m,n,"a\ncat"', "prompt holds a line break (an unbalanced quote?)"),
+    ('a.mp4,b.mp4,m,n,"a\rcat"', "prompt holds a line break (an unbalanced quote?)"),
+])
+def test_videogen_rewardbench_bad_row_names_its_line(tmp_path, fields, message):
+    """Row 1 (line 2) is good; the bad row starts on line 3 and its error names f:3."""
+    f = tmp_path / "vgrb.csv"
+    f.write_bytes((VGRB_HEADER + "a.mp4,b.mp4,m,n,p,A,A,A,A,8,9,8,9\n"
+                   + fields + ",A,A,A,A,8,9,8,9\n").encode())
+    with pytest.raises(AnnotationError) as err:
+        load_dataset(f"videogen-rewardbench:{f}")
+    assert str(err.value).startswith(f"{f}:3: {message}")
 
 
 def test_videogen_rewardbench_bad_label_and_header(tmp_path):
@@ -217,9 +300,22 @@ def test_generic_scored_and_pair_records(tmp_path):
     rec = load_dataset(f"jsonl:{f}")
     assert [i.dataset for i in rec.scored] == ["labels", "mine"]
     assert rec.scored[0].scores == {"overall": 0.5, "TA": 1.0}
+    assert rec.scored[0].video == os.path.normpath(tmp_path / "a.mp4")
+    assert [i.source for i in rec.scored] == [f"{f}:1", f"{f}:3"]  # line 2 is blank
     assert [(p.dimension, p.tie, p.vote) for p in rec.pairs] == [("overall", False, None),
                                                                  ("VQ", True, "same")]
     assert rec.pairs[1].source == f"{f}:5"
+
+
+@pytest.mark.parametrize("scores, message", [
+    ({}, "'scores' must be a non-empty object"), ({"": 1}, "'scores' has an empty dimension name"),
+])
+def test_generic_scores_shape_errors_are_exact(tmp_path, scores, message):
+    f = tmp_path / "g.jsonl"
+    f.write_text(json.dumps({"video": "a.mp4", "prompt": "p", "scores": scores}) + "\n")
+    with pytest.raises(AnnotationError) as err:
+        load_dataset(f"jsonl:{f}")
+    assert str(err.value) == f"{f}:1: {message}"
 
 
 @pytest.mark.parametrize("line, message", [
@@ -228,6 +324,17 @@ def test_generic_scored_and_pair_records(tmp_path):
     ({"video": "a.mp4", "prompt": "", "scores": {"o": 1}}, "'prompt' must be a non-empty"),
     ({"prompt": "p", "chosen": "a", "rejected": "b", "tie": "yes"}, "'tie' must be true"),
     ([1, 2], "expected a JSON object"),
+    # every check of a scored record, each on line 2 (a score is a finite number, named)
+    ({"video": "a.mp4", "prompt": "p", "scores": {}}, "'scores' must be a non-empty object"),
+    ({"video": "a.mp4", "prompt": "p", "scores": [1]}, "'scores' must be a non-empty object"),
+    ({"video": "a.mp4", "prompt": "p", "scores": {" ": 1}}, "'scores' has an empty dimension"),
+    ({"video": "a.mp4", "prompt": "p", "scores": {"a": "x", "b": None, "c": 1}},
+     r"non-numeric score\(s\) for a, b \(scores"),
+    ({"video": "a.mp4", "prompt": "p", "scores": {"o": 1}, "extra": 1}, "unknown key 'extra'"),
+    ({"prompt": "p", "scores": {"o": 1}, "video": ""}, "'video' must be a non-empty string"),
+    ({"video": "a.mp4", "prompt": "p", "scores": {"o": 1}, "dataset": 3},
+     "'dataset' must be a non-empty string"),
+    ({"video": "../a.mp4", "prompt": "p", "scores": {"o": 1}}, "leaves the videos root"),
 ])
 def test_generic_bad_lines_name_file_and_line(tmp_path, line, message):
     f = tmp_path / "g.jsonl"

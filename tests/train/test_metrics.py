@@ -106,3 +106,61 @@ def test_bad_inputs():
         pairwise_accuracy([1, 1], [1.0])
     assert np.isnan(accuracy_with_ties([], [])[0])
 
+
+
+def test_inputs_are_flattened_and_cast():
+    """A (2, 1) column of labels given as floats and integer diffs come back as flat int64 and
+    float64 vectors of 2 (the callers stack per-batch columns)."""
+    from cleverward.train.metrics import _pair, as_arrays
+
+    h, m = as_arrays([[1.0], [-1.0]], [[3], [-2]])
+    assert (h.shape, h.dtype, m.shape, m.dtype) == ((2,), np.int64, (2,), np.float64)
+    assert h.tolist() == [1, -1] and m.tolist() == [3.0, -2.0]
+    x, y = _pair([[1], [2], [3]], [[2], [4], [7]])
+    assert (x.shape, x.dtype, y.shape, y.dtype) == ((3,), np.float64, (3,), np.float64)
+    # 2-D labels vs diffs: accuracy is over the 2 flattened pairs, 1 right -> 1/2
+    assert pairwise_accuracy([[1], [1]], [[0.5], [-0.5]]) == 0.5
+    with pytest.raises(ValueError, match="^labels must be"):
+        as_arrays([2], [1.0])
+
+
+def test_undefined_results_are_nan_without_a_warning():
+    """Empty input, a constant side and fewer than 2 values are nan, and scipy is never asked
+    (it would warn): the module promises a plain nan."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(pairwise_accuracy_tie_threshold([], []))
+        for f in (pearson, spearman, kendall):
+            assert math.isnan(f([1, 2, 3], [5, 5, 5]))  # y constant, x not
+            assert math.isnan(f([5, 5, 5], [1, 2, 3]))  # x constant, y not
+            assert math.isnan(f([1], [2]))
+    with pytest.raises(ValueError, match="differ in length"):
+        pearson([1, 2, 3], [1, 2])
+
+
+def test_two_points_and_a_unit_spread_correlate():
+    """Two points always lie on a line: x (1, 2) vs y (2, 4) rises, so PLCC = SRCC = KRCC = 1;
+    reversed y (4, 2) gives -1. (x spans exactly 1: that is not a constant.)"""
+    for f in (pearson, spearman, kendall):
+        assert f([1, 2], [2, 4]) == pytest.approx(1.0)
+        assert f([1, 2], [4, 2]) == pytest.approx(-1.0)
+
+
+def test_tie_threshold_default_and_tau_with_a_given_epsilon():
+    """Default threshold 0.5: ties at 0.1 and 0.3 right, decided 0.8 and -0.5 right, -0.2 wrong
+    -> 4/5; ties at 0.4 (right) and -0.7 (wrong) -> 1/2. tau_eq at epsilon 0.5 on H, M: model
+    ties 0.1, 0.3 (Thm 2), -0.2, -0.5 (Tm 2), 0.8 concordant -> acc 3/5, tau 2 * 3/5 - 1 = 1/5
+    (calibrated would be 0.6 at 0.3)."""
+    assert pairwise_accuracy_tie_threshold(H, M) == pytest.approx(0.8)
+    assert pairwise_accuracy_tie_threshold([0, 0], [0.4, -0.7]) == 0.5  # 0.4 < 0.5 <= 0.7
+    tau, eps = kendall_tau_with_ties(H, M, epsilon=0.5)
+    assert (tau, eps) == (pytest.approx(0.2), 0.5)
+
+
+def test_calibration_of_a_single_pair():
+    """One decided pair, diff 0.5: candidates eps 0 (C 1 -> 1.0) and 0.5 (Tm 1 -> 0.0): 1.0 at 0;
+    one human tie at diff 0.5: eps 0 (Th 1 -> 0) and 0.5 (Thm 1 -> 1.0): 1.0 at 0.5."""
+    assert accuracy_with_ties([1], [0.5]) == (1.0, 0.0)
+    assert accuracy_with_ties([0], [0.5]) == (1.0, 0.5)
