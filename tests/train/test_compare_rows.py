@@ -49,7 +49,8 @@ def test_bad_score_and_failed_rows(tmp_path):
     loaded = load_scores([f])
     assert len(loaded.clips) == 1 and loaded.failed == 1
     bad = _write(tmp_path / "bad.jsonl", [_row("a/x.mp4", score="high")])
-    with pytest.raises(CompareInputError, match=r"bad\.jsonl:1: 'score' is 'high', not a finite number"):
+    with pytest.raises(CompareInputError,
+                       match=r"bad\.jsonl:1: 'score' is 'high', not a finite number"):
         load_scores([bad])
     with pytest.raises(CompareInputError, match="no such score file"):
         load_scores([tmp_path / "missing.jsonl"])
