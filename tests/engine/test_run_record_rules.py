@@ -268,13 +268,15 @@ def test_rows_outside_the_plan_and_other_models_are_kept_untouched(root):
 def test_duplicates_and_fresh_prompts_outside_this_run(root):
     """Record proves p0 and p1 for a.mp4; the plan asks p1 and p2. The p0 row is kept in the
     output but is not one of this run's pairs (not in kept); the second p1 row is a duplicate
-    and dropped; p2 has no row and stays in the plan; the record lists ['p0', 'p1', 'p2']."""
+    and dropped, and the reading goes on past it (model n's row after it stays); p2 has no row
+    and stays in the plan; the record lists ['p0', 'p1', 'p2']."""
     sig = _sig(root / "a.mp4")
     rec = _record({"a.mp4": {"sig": sig, "prompts": ["p0", "p1"]}})
     plan = {"a.mp4": ["p1", "p2"]}
-    rows = [_row("a.mp4", "p0", 0.5), _row("a.mp4", "p1", 1.0), _row("a.mp4", "p1", 9.0)]
+    rows = [_row("a.mp4", "p0", 0.5), _row("a.mp4", "p1", 1.0), _row("a.mp4", "p1", 9.0),
+            _row("a.mp4", "p1", 2.0, model="n")]
     r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
-    assert r.rows == rows[:2] and r.kept == [rows[1]]
+    assert r.rows == [rows[0], rows[1], rows[3]] and r.kept == [rows[1]]
     assert (plan, r.stale) == ({"a.mp4": ["p2"]}, 0)
     assert r.record["models"]["m"]["videos"] == {"a.mp4": {"sig": sig,
                                                            "prompts": ["p0", "p1", "p2"]}}
