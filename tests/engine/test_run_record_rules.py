@@ -1,0 +1,326 @@
+"""The run record's rules, called directly: small in-memory rows, tiny temp files, no model.
+
+Each expected value is derived by hand in the test's docstring from the rules in
+engine/run_record.py's module docstring (a row is kept only when the record proves it fresh:
+same model identity, same file signature now, prompt listed).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from cleverward.engine.output import ReadResult
+from cleverward.engine.run_record import (
+    head_digest,
+    load_run_record,
+    model_identity,
+    read_run_record,
+    resume,
+    run_record_path,
+    save_run_record,
+    signature,
+)
+
+ID = {"encoder": "enc-1", "head": "h-1", "decode": "frames=8"}
+CHANGED = "1 earlier row(s) scored again: their video file changed or the model identity differs"
+
+
+class _Model:
+    """A head with distinct weights (so the name order and values matter) and a fingerprint."""
+
+    def __init__(self, dtype=torch.float32) -> None:
+        self.head = torch.nn.Linear(2, 2)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+            self.head.bias.copy_(torch.tensor([5.0, 6.0]))
+        self.head.to(dtype)
+
+    def fingerprint(self) -> str:
+        return "enc-1"
+
+
+class _Decode:
+    def key(self) -> str:
+        return "frames=8"
+
+
+def _row(video, prompt, score=1.0, model="m"):
+    return {"model": model, "video": video, "prompt": prompt, "score": score}
+
+
+@pytest.fixture
+def root(tmp_path):
+    """videos/a.mp4 (4 bytes) and videos/b.mp4 (2 bytes): real files with real signatures."""
+    d = tmp_path / "videos"
+    d.mkdir()
+    (d / "a.mp4").write_bytes(b"aaaa")
+    (d / "b.mp4").write_bytes(b"bb")
+    return d
+
+
+def _sig(path):
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _record(videos, identity=ID, model="m", **others):
+    return {"version": 1, "models": {model: {"identity": identity, "videos": videos}, **others}}
+
+
+# --- path, head digest, identity -------------------------------------------------------------
+
+def test_record_path_is_the_output_name_plus_suffix(tmp_path):
+    """'<out>' + '.cwrun.json', for a str and a Path alike, in the output's folder."""
+    assert run_record_path("d/s.csv") == Path("d/s.csv.cwrun.json")
+    assert run_record_path(tmp_path / "s.jsonl") == tmp_path / "s.jsonl.cwrun.json"
+
+
+def test_head_digest_matches_an_independent_hash():
+    """sha256 over the state_dict sorted by name ('bias' before 'weight'), each name's bytes then
+    its float32 little-endian values, first 16 hex digits; a float16 head holding the same
+    (exactly representable) values is cast to float32 first, so it digests the same."""
+    h = hashlib.sha256()
+    h.update(b"bias" + struct.pack("<2f", 5.0, 6.0))
+    h.update(b"weight" + struct.pack("<4f", 1.0, 2.0, 3.0, 4.0))
+    want = h.hexdigest()[:16]
+    assert head_digest(_Model()) == want
+    assert head_digest(_Model(torch.float16)) == want
+
+
+def test_model_identity_is_encoder_head_and_decode_key():
+    """Exactly the three parts: fingerprint(), head_digest(), decode_cfg.key()."""
+    model = _Model()
+    assert model_identity(model, _Decode()) == {
+        "encoder": "enc-1", "head": head_digest(model), "decode": "frames=8"}
+
+
+# --- reading and saving the record -----------------------------------------------------------
+
+def test_read_reports_why_a_record_cannot_be_used(tmp_path):
+    """Missing -> 'no run record NAME beside the output'; bad JSON -> 'unreadable
+    (JSONDecodeError)'; JSON that is not {'models': {name: dict}} -> 'is not a run record'."""
+    out = tmp_path / "s.jsonl"
+    name = "s.jsonl.cwrun.json"
+    assert read_run_record(out) == (None, f"no run record {name} beside the output")
+    rec = run_record_path(out)
+    rec.write_text("{torn")
+    assert read_run_record(out) == (None, f"run record {name} is unreadable (JSONDecodeError)")
+    rec.write_bytes(b"\xff\xfe{}")
+    assert read_run_record(out) == (None, f"run record {name} is unreadable (UnicodeDecodeError)")
+    for bad in ([], {"version": 1}, {"models": []}, {"models": {"m": 3}}, {"models": {"m": {},
+                                                                             "n": None}}):
+        rec.write_text(json.dumps(bad))
+        assert read_run_record(out) == (None, f"run record {name} is not a run record"), bad
+        assert load_run_record(out) is None
+    good = {"models": {"m": {}, "n": {"identity": {}}}}
+    rec.write_text(json.dumps(good), encoding="utf-8")
+    assert read_run_record(out) == (good, None)
+    assert load_run_record(out) == good
+
+
+def test_read_takes_utf8_record(tmp_path):
+    """A prompt with non-ASCII text saved is read back identical (utf-8 both ways, not escaped)."""
+    out = tmp_path / "s.jsonl"
+    record = _record({"é.mp4": {"sig": [1, 2], "prompts": ["caffè ☕"]}})
+    save_run_record(out, record)
+    text = run_record_path(out).read_bytes().decode("utf-8")
+    assert "caffè ☕" in text and text.endswith("}\n") and text.count("\n") == 1
+    assert load_run_record(out) == record
+
+
+def test_save_replaces_and_leaves_no_temp_file(tmp_path):
+    """A second save replaces the first; a record that is not JSON raises TypeError (from
+    json.dumps) and leaves the earlier record and no temp file."""
+    out = tmp_path / "s.jsonl"
+    save_run_record(out, {"models": {"a": {}}})
+    save_run_record(out, {"models": {"b": {}}})
+    assert load_run_record(out) == {"models": {"b": {}}}
+    with pytest.raises(TypeError):
+        save_run_record(out, {"models": {"c": {1, 2}}})
+    assert load_run_record(out) == {"models": {"b": {}}}
+    assert [p.name for p in tmp_path.iterdir()] == ["s.jsonl.cwrun.json"]
+
+
+def test_signature_of_file_folder_and_unreadable(root):
+    """A file: [size, mtime_ns] as a list (JSON keeps lists); a folder of frames: [total size,
+    latest mtime]; missing path or a FIFO: None (never proven fresh)."""
+    a = root / "a.mp4"
+    assert signature(a) == _sig(a) and isinstance(signature(a), list)
+    frames = root / "clip"
+    frames.mkdir()
+    (frames / "0001.png").write_bytes(b"123")
+    (frames / "0002.png").write_bytes(b"45")
+    got = signature(frames)
+    assert isinstance(got, list) and got[0] == 5
+    assert signature(root / "gone.mp4") is None
+    fifo = root / "pipe.mp4"
+    os.mkfifo(fifo)
+    assert signature(fifo) is None
+
+
+# --- resume ----------------------------------------------------------------------------------
+
+def test_fresh_rows_are_kept_and_leave_the_plan(root):
+    """Same identity, same signature, prompt listed: the row is kept (rows and kept), its pair
+    leaves the plan (a.mp4 then has no prompts: removed), nothing is stale, no reasons; the
+    record keeps a.mp4 with its signature now and prompts ['p1']."""
+    rec = _record({"a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]}})
+    plan = {"a.mp4": ["p1"]}
+    r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1")]), rec, None)
+    assert plan == {}
+    assert r.rows == [_row("a.mp4", "p1")] and r.kept == [_row("a.mp4", "p1")]
+    assert (r.stale, r.dropped, r.reasons) == (0, 0, [])
+    assert r.record == {"version": 1, "models": {"m": {"identity": ID, "videos": {
+        "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]}}}}}
+
+
+def test_changed_video_rescores_every_prompt_of_it(root):
+    """a.mp4's recorded signature [999, 1] is not its signature now: its p0 row (another prompt
+    than this run's p1) is stale, dropped from the rows and p0 joins the plan after p1; b.mp4 is
+    still fresh. stale 1, the 'video file changed' reason; the record lists a.mp4 with the new
+    signature and prompts ['p1', 'p0'] (nothing proven before: just the plan's)."""
+    rec = _record({"a.mp4": {"sig": [999, 1], "prompts": ["p0"]},
+                   "b.mp4": {"sig": _sig(root / "b.mp4"), "prompts": ["p1"]}})
+    plan = {"a.mp4": ["p1"], "b.mp4": ["p1"]}
+    rows = [_row("a.mp4", "p0", 2.0), _row("b.mp4", "p1", 3.0)]
+    r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
+    assert plan == {"a.mp4": ["p1", "p0"]}
+    assert r.rows == [_row("b.mp4", "p1", 3.0)] and r.kept == [_row("b.mp4", "p1", 3.0)]
+    assert (r.stale, r.reasons) == (1, [CHANGED])
+    assert r.record["models"]["m"]["videos"] == {
+        "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1", "p0"]},
+        "b.mp4": {"sig": _sig(root / "b.mp4"), "prompts": ["p1"]}}
+
+
+@pytest.mark.parametrize("mine", [
+    {"identity": dict(ID, head="h-0"), "videos": "VIDEOS"},  # another head
+    {"identity": ID, "videos": ["a.mp4"]},  # videos not a dict
+    {"identity": ID},  # no videos
+    {"videos": "VIDEOS"},  # no identity
+])
+def test_other_identity_or_bad_entry_proves_nothing(root, mine):
+    """The record's entry for 'm' is for another identity or malformed: nothing is proven, the
+    p1 row is stale (stale 1, 'identity differs' reason), p1 stays in the plan, and the record
+    entry is rewritten with this identity and a.mp4 only."""
+    sig = _sig(root / "a.mp4")
+    mine = {k: ({"a.mp4": {"sig": sig, "prompts": ["p1"]}, "old.mp4": {}} if v == "VIDEOS"
+                else v) for k, v in mine.items()}
+    plan = {"a.mp4": ["p1"]}
+    r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1")]),
+               {"models": {"m": mine}}, None)
+    assert plan == {"a.mp4": ["p1"]}
+    assert (r.rows, r.kept, r.stale, r.reasons) == ([], [], 1, [CHANGED])
+    assert r.record["models"]["m"] == {"identity": ID,
+                                       "videos": {"a.mp4": {"sig": sig, "prompts": ["p1"]}}}
+
+
+def test_no_record_names_the_problem(root):
+    """No record and rows present: every row of the plan is stale; the reason starts with the
+    record problem. A row with no score (a failure) is rescored but not counted stale."""
+    plan = {"a.mp4": ["p1"], "b.mp4": ["p1"]}
+    rows = [_row("a.mp4", "p1"), _row("b.mp4", "p1", None)]
+    problem = "no run record s.jsonl.cwrun.json beside the output"
+    r = resume("m", plan, root, ID, ReadResult(rows=rows), None, problem)
+    assert plan == {"a.mp4": ["p1"], "b.mp4": ["p1"]}
+    assert (r.rows, r.kept, r.stale) == ([], [], 1)
+    assert r.reasons == [f"{problem}: 1 earlier row(s) could not be proven fresh and were "
+                         "scored again"]
+    assert r.record == {"version": 1, "models": {"m": {"identity": ID, "videos": {
+        "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]},
+        "b.mp4": {"sig": _sig(root / "b.mp4"), "prompts": ["p1"]}}}}}
+
+
+def test_problem_without_stale_rows_gives_no_reason(root):
+    """A record problem but no earlier good row of the plan (only a failure row): stale 0, so
+    no reason at all; an empty read with a problem likewise."""
+    plan = {"a.mp4": ["p1"]}
+    r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1", None)]), None, "bad")
+    assert (r.stale, r.reasons) == (0, [])
+    r = resume("m", {"a.mp4": ["p1"]}, root, ID, ReadResult(), None, "bad")
+    assert (r.stale, r.reasons, r.rows) == (0, [], [])
+
+
+def test_rows_outside_the_plan_and_other_models_are_kept_untouched(root):
+    """Other model's row, and this model's row of c.mp4 (not in the plan), stay in file order;
+    they are not 'kept' (not this run's pairs) and the record keeps model 'n' and c.mp4's
+    earlier entry as they were; the input record itself is not edited."""
+    c_entry = {"sig": [7, 7], "prompts": ["p9"]}
+    rec = _record({"c.mp4": c_entry}, n={"identity": {"x": 1}, "videos": {}})
+    before = copy.deepcopy(rec)
+    plan = {"a.mp4": ["p1"]}
+    rows = [_row("a.mp4", "p1", 1.0, model="n"), _row("c.mp4", "p9", 4.0)]
+    r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
+    assert rec == before
+    assert (r.rows, r.kept, r.stale, r.reasons, plan) == (rows, [], 0, [], {"a.mp4": ["p1"]})
+    assert r.record["models"]["n"] == {"identity": {"x": 1}, "videos": {}}
+    assert r.record["models"]["m"]["videos"] == {
+        "c.mp4": c_entry, "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]}}
+
+
+def test_duplicates_and_fresh_prompts_outside_this_run(root):
+    """Record proves p0 and p1 for a.mp4; the plan asks p1 and p2. The p0 row is kept in the
+    output but is not one of this run's pairs (not in kept); the second p1 row is a duplicate
+    and dropped, and the reading goes on past it (model n's row after it stays); p2 has no row
+    and stays in the plan; the record lists ['p0', 'p1', 'p2']."""
+    sig = _sig(root / "a.mp4")
+    rec = _record({"a.mp4": {"sig": sig, "prompts": ["p0", "p1"]}})
+    plan = {"a.mp4": ["p1", "p2"]}
+    rows = [_row("a.mp4", "p0", 0.5), _row("a.mp4", "p1", 1.0), _row("a.mp4", "p1", 9.0),
+            _row("a.mp4", "p1", 2.0, model="n")]
+    r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
+    assert r.rows == [rows[0], rows[1], rows[3]] and r.kept == [rows[1]]
+    assert (plan, r.stale) == ({"a.mp4": ["p2"]}, 0)
+    assert r.record["models"]["m"]["videos"] == {"a.mp4": {"sig": sig,
+                                                           "prompts": ["p0", "p1", "p2"]}}
+
+
+def test_failure_row_of_a_proven_prompt_is_rescored(root):
+    """A row with score None for a prompt the record lists is not kept: with the prompt not in
+    this run's plan, it joins the plan (scored again), not counted stale."""
+    sig = _sig(root / "a.mp4")
+    rec = _record({"a.mp4": {"sig": sig, "prompts": ["p0"]}})
+    plan = {"a.mp4": ["p1"]}
+    r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p0", None)]), rec, None)
+    assert (r.rows, r.kept, r.stale, plan) == ([], [], 0, {"a.mp4": ["p1", "p0"]})
+    assert r.record["models"]["m"]["videos"]["a.mp4"]["prompts"] == ["p0", "p1"]
+
+
+@pytest.mark.parametrize("seen", [["sig"], {"sig": None, "prompts": ["p1"]},
+                                  {"prompts": ["p1"]}])
+def test_unreadable_video_or_bad_entry_is_never_fresh(root, seen):
+    """gone.mp4 does not exist: its signature now is None, which never proves a row, even if
+    the record holds None too; a non-dict entry proves nothing either. The row is stale and
+    the record stores sig None."""
+    plan = {"gone.mp4": ["p1"]}
+    r = resume("m", plan, root, ID, ReadResult(rows=[_row("gone.mp4", "p1")]),
+               _record({"gone.mp4": seen}), None)
+    assert (r.rows, r.stale, plan) == ([], 1, {"gone.mp4": ["p1"]})
+    assert r.record["models"]["m"]["videos"] == {"gone.mp4": {"sig": None, "prompts": ["p1"]}}
+
+
+def test_entry_without_prompts_proves_none(root):
+    """A matching signature with prompts null proves no prompt: the row is stale."""
+    rec = _record({"a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": None}})
+    plan = {"a.mp4": ["p1"]}
+    r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1")]), rec, None)
+    assert (r.rows, r.stale, plan) == ([], 1, {"a.mp4": ["p1"]})
+
+
+def test_dropped_rows_are_reported_with_the_first_problem(root):
+    """read.dropped 2 with problems ['s.jsonl:3: torn', ...] -> Resumed.dropped 2 and the reason
+    '2 torn or invalid row(s) dropped from the output and scored again (first: s.jsonl:3:
+    torn)', before the stale reason."""
+    read = ReadResult(rows=[_row("a.mp4", "p1")], dropped=2,
+                      problems=["s.jsonl:3: torn", "s.jsonl:5: bad"])
+    r = resume("m", {"a.mp4": ["p1"]}, root, ID, read, None, None)
+    assert r.dropped == 2
+    assert r.reasons == ["2 torn or invalid row(s) dropped from the output and scored again "
+                         "(first: s.jsonl:3: torn)", CHANGED]
