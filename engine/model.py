@@ -26,7 +26,7 @@ from cleverward.engine.checkpoint import (
     save_checkpoint,
 )
 from cleverward.engine.config import DecodeConfig
-from cleverward.engine.encoders.registry import build_text_encoder, build_video_encoder
+from cleverward.engine.encoders.catalog import build_text_encoder, build_video_encoder
 from cleverward.engine.reward_head import RewardHead, RewardHeadConfig
 
 
@@ -68,8 +68,6 @@ class RewardModel:
         Runtime) or "tensorrt". Exports are built on first use and cached (engine/runtime.py)."""
         if backend == self.backend:
             return self
-        from cleverward.engine.runtime import compile_model
-
         return compile_model(self, backend)
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
@@ -142,3 +140,41 @@ class RewardModel:
 
         opts = ScoreOptions(all_pairs=all_pairs, **options)
         return score_files(self.frames_scorer, paths, prompts, opts, self.device)
+
+
+class CompiledRewardModel(RewardModel):
+    """A RewardModel whose text encoder and head run on another runtime; same API."""
+
+    def __init__(self, base: RewardModel, parts) -> None:
+        super().__init__(base.cfg, base.head, base.name)
+        self.base, self.backend, self.export_dir = base, parts.backend, parts.export_dir
+        self._text, self._head_fn, self._video = parts.text_encoder, parts.head_fn, \
+            parts.video_encoder
+
+    @property
+    def video_encoder(self):
+        return self._video
+
+    @property
+    def text_encoder(self):
+        return self._text
+
+    def score(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
+        """video (B, Dv), text (P, Dt) -> float32 (B, P, K)."""
+        if len(video) == 0 or len(text) == 0:
+            return np.zeros((len(video), len(text), self.head.cfg.num_scores), np.float32)
+        return self._head_fn(video, text)
+
+    def with_backend(self, backend: str) -> RewardModel:
+        return self.base.with_backend(backend)
+
+
+def compile_model(model: RewardModel, backend: str, cache_root: str | os.PathLike | None = None
+                  ) -> RewardModel:
+    """`model` with encode_texts / score on `backend` ("torch" returns it unchanged); the
+    exports and engines are built by engine/runtime.py."""
+    if backend == "torch":
+        return model
+    from cleverward.engine.runtime import compile_parts
+
+    return CompiledRewardModel(model, compile_parts(model, backend, cache_root))

@@ -4,11 +4,12 @@
     text = model.encode_texts(["a corgi surfing"])    # tokenizers + ORT, no sentence-transformers
     scores = model.score(video, text)                 # the exported head on ORT -> (B, P, K)
 
-`compile_model(model, backend)` returns a RewardModel whose encode_texts / score run on the
-backend; encode_videos keeps the video encoder, run on ONNX Runtime where it has an ORT path (the
-default ConSE frame encoder: MobileNetV2 is ONNX already). The ONNX graphs are exported on first
-use into default_cache_dir()/onnx/<checkpoint key> (verified against their manifest on every
-load, rebuilt if torn) and TensorRT engines into default_cache_dir()/tensorrt.
+`compile_parts(model, backend)` gives what engine/model.py's compile_model assembles into a
+RewardModel whose encode_texts / score run on the backend; encode_videos keeps the video encoder,
+run on ONNX Runtime where it has an ORT path (the default ConSE frame encoder: MobileNetV2 is
+ONNX already). The ONNX graphs are exported on first use into
+default_cache_dir()/onnx/<checkpoint key> (verified against their manifest on every load, rebuilt
+if torn) and TensorRT engines into default_cache_dir()/tensorrt.
 
 Text on ORT must see the tokens sentence-transformers would: tokenizer.json through the
 `tokenizers` library, truncated to the model's max_seq_length (256 for all-MiniLM-L6-v2, not the
@@ -23,12 +24,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cleverward.engine.encoders.base import TextEncoder
-from cleverward.engine.model import RewardModel
 
 RUNTIME_COMPONENTS = ("head", "text_encoder")  # what compile_model runs; the frame graph is ORT
 
@@ -76,7 +77,7 @@ def ort_session(path: str | Path, threads: int = 0):
 # --- exports, built once per checkpoint ----------------------------------------------------
 
 
-def ensure_exported(model: RewardModel, root: str | Path | None = None):
+def ensure_exported(model, root: str | Path | None = None):
     """-> (folder, manifest) of this model's ONNX export, exporting it on first use.
 
     The folder is named by checkpoint_key (config + head tensors + encoder fingerprints). A new
@@ -228,38 +229,21 @@ def _ort_video_encoder(encoder):
     return encoder
 
 
-class CompiledRewardModel(RewardModel):
-    """A RewardModel whose text encoder and head run on another runtime; same API."""
+@dataclass(frozen=True)
+class CompiledParts:
+    """What a RewardModel runs on another backend: its text encoder, its head and its video
+    encoder there, and the export folder they came from (engine/model.py assembles them)."""
 
-    def __init__(self, base: RewardModel, backend: str, text_encoder: CompiledTextEncoder,
-                 head_fn, export_dir: Path) -> None:
-        super().__init__(base.cfg, base.head, base.name)
-        self.base, self.backend, self.export_dir = base, backend, export_dir
-        self._text, self._head_fn = text_encoder, head_fn
-        self._video = _ort_video_encoder(base.video_encoder)
-
-    @property
-    def video_encoder(self):
-        return self._video
-
-    @property
-    def text_encoder(self):
-        return self._text
-
-    def score(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
-        """video (B, Dv), text (P, Dt) -> float32 (B, P, K)."""
-        if len(video) == 0 or len(text) == 0:
-            return np.zeros((len(video), len(text), self.head.cfg.num_scores), np.float32)
-        return self._head_fn(video, text)
-
-    def with_backend(self, backend: str) -> RewardModel:
-        return self.base.with_backend(backend)
+    backend: str
+    text_encoder: object
+    head_fn: object  # (video (B, Dv), text (P, Dt)) -> float32 (B, P, K)
+    video_encoder: object
+    export_dir: Path
 
 
-def compile_model(model: RewardModel, backend: str, cache_root: str | Path | None = None):
-    """`model` with encode_texts / score on `backend` ("torch" returns it unchanged)."""
-    if backend == "torch":
-        return model
+def compile_parts(model, backend: str, cache_root: str | Path | None = None) -> CompiledParts:
+    """The parts of `model` (a RewardModel) on `backend` ("onnx" or "tensorrt"), exported and
+    built on first use."""
     if backend == "tensorrt":
         from cleverward.engine.export.tensorrt_build import require_tensorrt
 
@@ -268,14 +252,13 @@ def compile_model(model: RewardModel, backend: str, cache_root: str | Path | Non
         raise ValueError(f"backend: must be torch, onnx or tensorrt, got {backend!r}")
     folder, manifest = ensure_exported(model, cache_root)
     text_comp = manifest.components["text_encoder"]
+    video = _ort_video_encoder(model.video_encoder)
     if backend == "onnx":
         text = _ort_text(model.text_encoder, folder, text_comp)
-        return CompiledRewardModel(model, "onnx", text, OrtHead(manifest.path(folder, "head")),
-                                   folder)
+        return CompiledParts("onnx", text, OrtHead(manifest.path(folder, "head")), video, folder)
     from cleverward.engine.environment import default_cache_dir
     from cleverward.engine.export.tensorrt_build import TrtRunner, build_engines
 
     engines = build_engines(folder, manifest, default_cache_dir() / "tensorrt")
     text = _trt_text(model.text_encoder, folder, text_comp, TrtRunner(engines["text_encoder"]))
-    return CompiledRewardModel(model, "tensorrt", text, TrtHead(TrtRunner(engines["head"])),
-                               folder)
+    return CompiledParts("tensorrt", text, TrtHead(TrtRunner(engines["head"])), video, folder)

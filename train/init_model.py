@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from cleverward.engine.checkpoint import CheckpointConfig, save_checkpoint
-from cleverward.engine.encoders.registry import build_text_encoder, build_video_encoder
+from cleverward.engine.encoders.catalog import build_text_encoder, build_video_encoder
 from cleverward.engine.reward_head import RewardHead, RewardHeadConfig
 
 

@@ -6,6 +6,10 @@ hub id (``clip:/models/clip-vit-b32``, ``t5:google/t5-v1_1-small``, ``lm:Qwen/Qw
 Options follow after ``?`` as ``key=value`` pairs joined by ``&``
 (``lm:/models/qwen?pooling=mean``); an option the builder does not take is an error that lists
 the ones it does. Builders import their heavy dependencies lazily.
+
+This module holds the tables and the decorators the encoder modules register with; it imports
+none of them. engine/encoders/catalog.py loads the built-in ones and builds from a spec, so the
+encoders and the registry do not depend on each other.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ TextBuilder = Callable[..., TextEncoder]
 
 _VIDEO: dict[str, VideoBuilder] = {}
 _TEXT: dict[str, TextBuilder] = {}
-_LOADED_BUILTINS = False
 
 
 @dataclass(frozen=True)
@@ -67,19 +70,8 @@ def register_text_encoder(kind: str) -> Callable[[TextBuilder], TextBuilder]:
     return wrap
 
 
-def _load_builtins() -> None:
-    # Importing the modules runs their @register_* decorators; the modules import their heavy
-    # libraries (onnxruntime, transformers) only inside the builders.
-    global _LOADED_BUILTINS
-    if _LOADED_BUILTINS:
-        return
-    from cleverward.engine.encoders import conse, hf_text, hf_video, minilm  # noqa: F401
-
-    _LOADED_BUILTINS = True
-
-
-def _build(table: dict, spec_text: str, what: str):
-    _load_builtins()
+def build_from(table: dict, spec_text: str, what: str):
+    """Build the encoder `spec_text` names from `table` (one of the two registries below)."""
     spec = EncoderSpec.parse(spec_text)
     if spec.kind not in table:
         known = ", ".join(sorted(table))
@@ -93,14 +85,9 @@ def _build(table: dict, spec_text: str, what: str):
     return builder(spec.location, **spec.options)
 
 
-def build_video_encoder(spec: str) -> VideoEncoder:
-    return _build(_VIDEO, spec, "video")
+def video_builders() -> dict[str, VideoBuilder]:
+    return _VIDEO
 
 
-def build_text_encoder(spec: str) -> TextEncoder:
-    return _build(_TEXT, spec, "text")
-
-
-def list_encoders() -> dict[str, list[str]]:
-    _load_builtins()
-    return {"video": sorted(_VIDEO), "text": sorted(_TEXT)}
+def text_builders() -> dict[str, TextBuilder]:
+    return _TEXT

@@ -5,13 +5,13 @@ import pytest
 
 from cleverward.engine.config import DecodeConfig
 from cleverward.engine.decode import decode_clip
-from cleverward.engine.encoders.conse import conse_embed
-from cleverward.engine.encoders.registry import (
-    EncoderSpec,
+from cleverward.engine.encoders.catalog import (
     build_text_encoder,
     build_video_encoder,
     list_encoders,
 )
+from cleverward.engine.encoders.conse import conse_embed
+from cleverward.engine.encoders.registry import EncoderSpec
 from cleverward.engine.model import RewardModel
 
 MATCHING = {

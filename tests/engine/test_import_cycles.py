@@ -2,9 +2,7 @@
 of engine's module graph, and the graph's strongly connected components must be single modules.
 
 A lazy import inside a function hides a cycle from the interpreter but not from the design: the
-two modules still depend on each other. KNOWN holds the cycles that remain in modules other
-engineers own (listed for the lead); any other cycle fails, and so does a known one once it is
-gone, so the list only shrinks.
+two modules still depend on each other. KNOWN is empty: any cycle fails.
 """
 
 from __future__ import annotations
@@ -15,12 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "engine"
 
-_E = "cleverward.engine."
-KNOWN: set[frozenset[str]] = {
-    frozenset({_E + "model", _E + "runtime"}),
-    frozenset(_E + "encoders." + m for m in ("class_texts", "conse", "hf_text", "hf_video",
-                                             "minilm", "registry")),
-}
+KNOWN: set[frozenset[str]] = set()
 
 
 def _module_name(path: Path) -> str:

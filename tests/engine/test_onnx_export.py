@@ -59,7 +59,7 @@ def exported(model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def onnx_model(model, exported, tmp_path_factory):
-    from cleverward.engine.runtime import compile_model
+    from cleverward.engine.model import compile_model
 
     return compile_model(model, "onnx", tmp_path_factory.getbasetemp() / "user-cache" / "onnx")
 
@@ -304,7 +304,7 @@ def test_tensorrt_unavailable_says_what_to_use_instead():
         require_tensorrt,
         tensorrt_status,
     )
-    from cleverward.engine.runtime import compile_model
+    from cleverward.engine.model import compile_model
 
     ok, why = tensorrt_status()
     assert not ok and "tensorrt" in why and "--backend onnx" in why
@@ -344,7 +344,7 @@ def test_tensorrt_head_matches_onnx_runtime(random_head, tmp_path):
 @pytest.mark.gpu
 def test_tensorrt_text_encoder_matches_onnx_runtime(model, onnx_model, tmp_path):
     _require_tensorrt()
-    from cleverward.engine.runtime import compile_model
+    from cleverward.engine.model import compile_model
 
     trt_model = compile_model(model, "tensorrt", onnx_model.export_dir.parent)
     got = trt_model.encode_texts(SENTENCES)
