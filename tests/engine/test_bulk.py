@@ -103,12 +103,15 @@ def test_another_manifest_in_a_finished_folder_is_refused(tmp_path):
 def _kill_after_first_commit(cmd: list[str], out: Path, timeout: float = 240) -> int:
     """Start `cmd` in its own process group, SIGKILL the group as soon as one partition is
     committed; -> partitions committed at the kill."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    log = out.parent / f"{out.name}-killed-run.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
     deadline = time.monotonic() + timeout
     try:
         while not list(out.glob("part-*.parquet")):
-            assert proc.poll() is None, "the run ended before the kill"
+            assert proc.poll() is None, "the run ended before the kill:\n" + \
+                log.read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "no partition committed in time"
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
