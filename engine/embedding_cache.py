@@ -222,9 +222,30 @@ def _check_vector(vector: np.ndarray, entry: _Entry) -> str | None:
     return None
 
 
+def _set_wal(db: sqlite3.Connection, path: Path, timeout: float) -> None:
+    """Switch the database to WAL (readers never block the writer and vice versa). The switch
+    needs an exclusive lock, and SQLite answers "database is locked" at once, without calling
+    the busy handler, while another process is opening or creating the same file; so retry
+    until the timeout rather than fail the run."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) and "busy" not in str(err):
+                raise
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError(
+                    f"{path}: still locked by another process after {timeout:.0f} s") from err
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
 def _connect(path: Path, timeout: float = 60.0) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), timeout=timeout)
-    db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer and vice versa
+    _set_wal(db, path, timeout)
     db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
     db.executescript(_SCHEMA)
     if db.execute("PRAGMA user_version").fetchone()[0] == 0:
