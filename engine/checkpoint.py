@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 FORMAT = "cleverward-reward/1"
+MODEL_TYPE = "cleverward"
 ASSETS = Path(__file__).resolve().parent / "assets"
 NAMED_MODELS = {"default": ASSETS / "default"}
 MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few hundred bytes; more is not one
@@ -55,10 +56,13 @@ class CheckpointConfig:
     frames: int = 8
     provenance: dict = field(default_factory=dict)
     format: str = FORMAT
+    model_type: str = MODEL_TYPE  # as transformers configs name their model; optional on read
 
     def __post_init__(self) -> None:
         if self.format != FORMAT:
             raise ValueError(f"format: expected {FORMAT!r}, got {self.format!r}")
+        if self.model_type != MODEL_TYPE:
+            raise ValueError(f"model_type: expected {MODEL_TYPE!r}, got {self.model_type!r}")
         for key in ("video_encoder", "text_encoder"):
             value = getattr(self, key)
             if not isinstance(value, str) or not value.strip():
@@ -100,18 +104,41 @@ class CheckpointConfig:
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:
-    """A named model or a checkpoint folder -> the folder; clear error otherwise."""
+    """A named model, a checkpoint folder, or a hub id (`org/name`) whose snapshot is in the
+    local Hugging Face cache (never downloaded) -> the folder; clear error otherwise."""
+    from cleverward.engine.hub_cache import cached_snapshot, looks_like_hub_id
+
     text = str(name_or_path)
     if text in NAMED_MODELS:
         return NAMED_MODELS[text]
     path = Path(text).expanduser()
-    if not path.is_dir():
+    if not path.is_dir() and looks_like_hub_id(text):
+        path = cached_snapshot(text, f"model {text!r}", ["*.json", "*.safetensors", "*.md"])
+    elif not path.is_dir():
         named = ", ".join(NAMED_MODELS)
-        raise FileNotFoundError(f"model {text!r}: not a named model ({named}) nor a folder")
+        raise FileNotFoundError(f"model {text!r}: not a named model ({named}), a folder, an "
+                                f"encoder spec (clip:DIR, siglip:DIR, xclip:DIR) nor a hub id "
+                                f"(org/name)")
     for required in ("config.json", "model.safetensors"):
         if not (path / required).is_file():
             raise FileNotFoundError(f"model {text!r}: {path / required} is missing")
     return path
+
+
+def absolute_spec(spec_text: str, typed: bool = False) -> str:
+    """An encoder spec whose local-folder location is made absolute, so a checkpoint naming it
+    loads from any working directory and after it is moved. Hub ids and registered names are
+    kept; so is a "./" location in a config (a tower saved inside the checkpoint) unless the
+    spec was `typed` by a user (then "./" means the working directory, as on a command line)."""
+    from cleverward.engine.encoders.registry import EncoderSpec
+
+    spec = EncoderSpec.parse(spec_text)
+    if spec.location is None or (spec.location.startswith("./") and not typed):
+        return spec_text
+    path = Path(spec.location).expanduser()
+    if not path.is_dir():
+        return spec_text
+    return str(EncoderSpec(spec.kind, str(path.resolve()), spec.options))
 
 
 def resolve_encoder_specs(cfg: CheckpointConfig, folder: Path) -> CheckpointConfig:
@@ -239,11 +266,43 @@ def load_checkpoint(name_or_path: str | os.PathLike) -> tuple[CheckpointConfig, 
     return cfg, read_weights(folder / "model.safetensors", expected_shapes(cfg.head))
 
 
+def weights_digest(state: dict) -> str:
+    """Short sha256 of a head's tensors (names and fp32 values): identifies the weights."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(state.items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+IDENTITY_DIGEST = 12  # hex digits of the head digest in a model's identity (RewardModel.identity)
+
+
+def model_identity_text(place: str, state: dict) -> str:
+    """`<resolved location>@<head digest>`: how output rows name a model."""
+    return f"{place}@{weights_digest(state)[:IDENTITY_DIGEST]}"
+
+
+def identity_place(identity: str) -> str | None:
+    """The location part of a model identity; None for a name written before identities had
+    a digest (such rows are another model's)."""
+    place, sep, digest = identity.rpartition("@")
+    ok = sep and len(digest) == IDENTITY_DIGEST and all(c in "0123456789abcdef" for c in digest)
+    return place if ok else None
+
+
 def save_checkpoint(folder: str | os.PathLike, cfg: CheckpointConfig, state: dict) -> Path:
-    """Write both files via temp names + rename, so a crash never leaves a half checkpoint."""
+    """Write both files via temp names + rename, so a crash never leaves a half checkpoint,
+    and the model card (README.md). Local encoder folders are recorded as absolute paths."""
     from safetensors.torch import save_file
 
+    from cleverward.engine.model_card import write_model_card
+
     folder = Path(folder)
+    cfg = replace(cfg, video_encoder=absolute_spec(cfg.video_encoder),
+                  text_encoder=absolute_spec(cfg.text_encoder))
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
     for name, tensor in tensors.items():  # what load would refuse is never written
         if not bool(torch.isfinite(tensor).all()):
@@ -258,6 +317,7 @@ def save_checkpoint(folder: str | os.PathLike, cfg: CheckpointConfig, state: dic
     tmp_cfg = folder / "config.json.tmp"
     tmp_cfg.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
     os.replace(tmp_cfg, folder / "config.json")
+    write_model_card(folder, cfg)
     return folder
 
 

@@ -1,6 +1,6 @@
 """RewardModel: the two encoders, the reward head, and the decode settings, as one object.
 
-    model = RewardModel.from_pretrained("default")      # or a checkpoint folder
+    model = RewardModel.from_pretrained("default")      # or a folder, org/name, clip:DIR
     video = model.encode_videos([clip])                 # uint8 (N, H, W, 3) clips -> (B, Dv)
     text = model.encode_texts(["a corgi surfing"])      # -> (P, Dt)
     scores = model.score(video, text)                   # -> (B, P, K), K = len(SCORE_NAMES)
@@ -17,10 +17,12 @@ import numpy as np
 import torch
 
 from cleverward.engine.checkpoint import (
+    NAMED_MODELS,
     CheckpointConfig,
     CheckpointError,
     check_encoder_widths,
     load_checkpoint,
+    model_identity_text,
     resolve,
     resolve_encoder_specs,
     save_checkpoint,
@@ -41,15 +43,35 @@ class RewardModel:
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, device=None) -> RewardModel:
         """Load and validate (engine/checkpoint.py): every failure, the encoders' widths
-        against the head's included, is one CheckpointError before any video is decoded."""
-        cfg, state = load_checkpoint(name_or_path)  # names and shapes checked, all finite
-        folder = resolve(name_or_path)
+        against the head's included, is one CheckpointError before any video is decoded.
+
+        name_or_path: a named model ("default"), a checkpoint folder, a hub id ("org/name")
+        in the local Hugging Face cache, or an aligned family's towers ("clip:DIR",
+        "siglip:DIR", "xclip:DIR", or a cached hub id after the colon): the zero-shot model,
+        its untrained head the towers' own cosine (engine/zero_shot.py)."""
+        from cleverward.engine.zero_shot import from_spec, is_encoder_spec
+
+        text = str(name_or_path)
+        if is_encoder_spec(text):
+            cfg, head = from_spec(text)
+            model = cls(cfg, head, name=cfg.video_encoder)
+            return model.to(device) if device is not None else model
+        folder = resolve(name_or_path)  # named, folder, or cached hub snapshot
+        cfg, state = load_checkpoint(folder)  # names and shapes checked, all finite
         cfg = resolve_encoder_specs(cfg, folder)  # "clip:./video_encoder"
         head = RewardHead(RewardHeadConfig(**cfg.head))
         head.load_state_dict(state, strict=True)
-        model = cls(cfg, head, name=str(name_or_path))
+        name = text if text in NAMED_MODELS else str(folder.resolve())
+        model = cls(cfg, head, name=name)
         check_encoder_widths(cfg, folder, *model._encoder_widths(folder))
         return model.to(device) if device is not None else model
+
+    @property
+    def identity(self) -> str:
+        """How output rows name this model: its resolved location (a named model by name)
+        and its head's weights digest, so `runs/r1`, `./runs/r1` and the absolute path are
+        one model, and a checkpoint retrained in place is another."""
+        return model_identity_text(self.name, self.head.state_dict())
 
     def _encoder_widths(self, folder) -> tuple[int, int]:
         """(video dim, text dim) of the named encoders: building one reads its config only."""

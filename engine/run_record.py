@@ -8,18 +8,21 @@ summary says why:
 - a missing, truncated or garbled record (the output has rows): every row of the plan's videos;
 - a video whose file changed: every row of that video for this model, whatever the prompt (a
   run with another prompts file must not leave the old prompt's stale score behind);
-- a row that is torn or not a valid score row (dropped by the reader).
-Rows of videos outside the plan, and of other models, are kept untouched.
+- a row that is torn or not a valid score row (dropped by the reader);
+- a row of the same model location with other weights (`runs/r1@<old digest>`: a checkpoint
+  retrained in place), which this run's rows replace.
+Rows of videos outside the plan, and of other models, are kept untouched; so are rows whose
+"model" is a bare name written before identities carried a digest.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cleverward.engine.checkpoint import identity_place, weights_digest
 from cleverward.engine.decode.source import source_problem
 from cleverward.engine.embedding_cache import file_signature
 from cleverward.engine.output import ReadResult
@@ -36,11 +39,7 @@ def run_record_path(out: str | Path) -> Path:
 def head_digest(model) -> str:
     """Hash of the reward head's weights: rows and indexes are valid only for the head that
     made them."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.head.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
-    return h.hexdigest()[:16]
+    return weights_digest(model.head.state_dict())
 
 
 def model_identity(model, decode_cfg) -> dict:
@@ -117,10 +116,16 @@ def resume(model_name: str, plan: dict[str, list[str]], root: Path, identity: di
         return list(seen.get("prompts") or []) if ok else []
 
     fresh = {v: set(proven(v)) for v in plan}
+    place = identity_place(model_name)
+
+    def ours(row: dict) -> bool:  # this model's rows, or its own location's older weights'
+        return row["model"] == model_name or (place is not None
+                                              and identity_place(row["model"]) == place)
+
     out, kept, done, stale = [], [], set(), 0
     for row in read.rows:
         video, prompt = row["video"], row["prompt"]
-        if row["model"] != model_name or video not in plan:
+        if not ours(row) or video not in plan:
             out.append(row)
         elif (video, prompt) in done:
             continue  # a duplicate of a row kept already

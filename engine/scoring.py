@@ -205,7 +205,8 @@ def score_directory(
     cache = cache or NullCache()
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
     with owning(target):
-        resumed = _resume(cfg, target, plan, root, model_identity(model, decode_cfg))
+        resumed = _resume(cfg, target, plan, root, model.identity,
+                          model_identity(model, decode_cfg))
         summary = _start_summary(listing, resumed)
         mark = time.perf_counter()
         summary.timings["plan"] = mark - start
@@ -219,13 +220,14 @@ def score_directory(
     return summary
 
 
-def _resume(cfg: ScoreConfig, target, plan, root: Path, identity: dict) -> Resumed:
-    """The earlier output's rows against this plan (nothing for stdout or --overwrite)."""
+def _resume(cfg: ScoreConfig, target, plan, root: Path, name: str, identity: dict) -> Resumed:
+    """The earlier output's rows against this plan (nothing for stdout or --overwrite). `name`:
+    the model's identity in rows (RewardModel.identity, not the string typed)."""
     if target.is_stdout or not cfg.resume:
-        return resume(cfg.model, plan, root, identity, ReadResult(), None, None)
+        return resume(name, plan, root, identity, ReadResult(), None, None)
     read = read_output(target.path, cfg.format)
     record, problem = read_run_record(target.path)
-    return resume(cfg.model, plan, root, identity, read, record, problem)
+    return resume(name, plan, root, identity, read, record, problem)
 
 
 def _start_summary(listing: Listing, resumed: Resumed) -> ScoreSummary:
@@ -265,7 +267,7 @@ def _write_rows(cfg, target, resumed: Resumed, stream, score) -> None:
 def _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary,
                 progress) -> None:
     mark = time.perf_counter()
-    scorer = _Scorer(model, text_table, plan, writer, summary, cfg.model)
+    scorer = _Scorer(model, text_table, plan, writer, summary, model.identity)
     pending_v, pending_e, to_decode = [], [], []
     for video in plan:
         problem = source_problem(root / video)

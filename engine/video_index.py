@@ -326,10 +326,16 @@ def tune_search_param(
 # -- on disk -------------------------------------------------------------------------------
 
 def model_id(name: str) -> str:
-    """How an index records its model: a named model by name, a checkpoint by absolute path."""
-    from cleverward.engine.checkpoint import NAMED_MODELS
+    """How an index records its model: a named model by name, a checkpoint by absolute path,
+    an encoder spec (clip:DIR) with its folder made absolute."""
+    from cleverward.engine.checkpoint import NAMED_MODELS, absolute_spec
+    from cleverward.engine.zero_shot import is_encoder_spec
 
-    return name if name in NAMED_MODELS else os.path.abspath(os.path.expanduser(name))
+    if name in NAMED_MODELS:
+        return name
+    if is_encoder_spec(name):
+        return absolute_spec(name, typed=True)
+    return os.path.abspath(os.path.expanduser(name))
 
 
 def index_location(root: Path, videos_dir: str, model: str, kind: str) -> Path:

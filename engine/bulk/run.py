@@ -112,7 +112,7 @@ def run_bulk(cfg: BulkConfig, progress: Callable[[int], None] | None = None) -> 
     model = RewardModel.from_pretrained(cfg.model)
     backend = choose_backend(cfg.backend, model)[0]
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
-    identity = {"model": cfg.model, **model_identity(model, decode_cfg)}
+    identity = {"model": model.identity, **model_identity(model, decode_cfg)}
     plan = make_plan(cfg.manifest, cfg.out, identity, cfg.partitions, cfg.root, cfg.overwrite)
     summary = BulkSummary(partitions=plan.partitions, finished_before=len(plan.finished()),
                           executor=cfg.executor, out=cfg.out,

@@ -32,7 +32,7 @@ ROW_COLUMNS = ("partition", "key", "video", "prompt", "generator", "score",
 class StageConfig:
     """What every stage needs to rebuild its part of the model in its own process."""
 
-    model: str  # name or checkpoint folder (what the rows' "model" column says)
+    model: str  # name, checkpoint folder or encoder spec (rows say its RewardModel.identity)
     backend: str  # torch | onnx | tensorrt, chosen once by the driver
     frames: int
     decoder: str
@@ -178,10 +178,11 @@ class EncodeStage:
                   if good and prompts else None)  # (G, U, K)
         rows: dict[str, list] = {c: [] for c in ROW_COLUMNS}
         slot = {i: g for g, i in enumerate(good)}
+        name = self.model.identity
         for i in range(len(batch["key"])):
             for prompt in batch["prompts"][i]:
                 s = scores[slot[i], index[str(prompt)]] if i in slot else None
-                _append_row(rows, batch, i, str(prompt), s, self.cfg.model, errors[i])
+                _append_row(rows, batch, i, str(prompt), s, name, errors[i])
         return {c: _column(v) for c, v in rows.items()}
 
     def _vectors(self, batch: dict) -> tuple[list[np.ndarray | None], list[str | None]]:

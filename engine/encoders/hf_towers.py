@@ -63,18 +63,10 @@ def local_folder(location: str | None, kind: str) -> Path:
         return path
     if looks_like_path(location):
         raise FileNotFoundError(f"{kind}:{location}: no such folder")
-    from huggingface_hub import snapshot_download
+    from cleverward.engine.hub_cache import cached_snapshot
 
-    try:
-        return Path(snapshot_download(location, local_files_only=True, allow_patterns=[
-            "*.json", "*.safetensors", "*.txt", "*.model"]))
-    except Exception as exc:  # noqa: BLE001 - the hub's errors are many; say what was asked
-        raise FileNotFoundError(
-            f"{kind}:{location}: not a local folder, and the hub id {location!r} is not in the "
-            f"local Hugging Face cache ({type(exc).__name__}). Nothing is downloaded at run "
-            f"time: download it beforehand (`hf download {location}`, on a machine with access "
-            f"to the hub) or give the model as a local folder ({kind}:/path/to/folder)"
-        ) from exc
+    return cached_snapshot(location, f"{kind}:{location}", [
+        "*.json", "*.safetensors", "*.txt", "*.model"])
 
 
 PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
