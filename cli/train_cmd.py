@@ -54,6 +54,9 @@ def train_command(
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
     no_resume: Annotated[bool, typer.Option(
         "--no-resume", help="Start over even if OUT holds an interrupted run.")] = False,
+    state_dir: Annotated[Path | None, typer.Option(
+        "--state-dir", help="Training state (DeepSpeed's, to resume); default: OUT.state "
+        "beside OUT, so OUT holds only the shareable checkpoint.")] = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
@@ -72,7 +75,7 @@ def train_command(
             patience=patience, seed=seed, zero_stage=zero_stage,
             deepspeed_config=str(deepspeed_config) if deepspeed_config else None, frames=frames,
             cache_dir=str(cache) if cache else None, use_cache=not no_cache,
-            resume=not no_resume, quiet=quiet)
+            resume=not no_resume, quiet=quiet, state_dir=str(state_dir) if state_dir else None)
     except ValueError as exc:
         fail(str(exc))
     if not pairs.is_file():
@@ -88,12 +91,12 @@ def train_command(
 
 
 def _init_from_encoders(cfg, video_encoder: str, text_encoder: str):
-    """A zero-shot starting checkpoint in OUT/init from the two specs."""
+    """A zero-shot starting checkpoint from the two specs, kept with the training state."""
     from dataclasses import replace
 
     from cleverward.train.init_model import init_checkpoint
 
-    folder = Path(cfg.out) / "init"
+    folder = cfg.state_folder / "init"
     try:
         init_checkpoint(video_encoder, text_encoder, str(folder))
     except (FileNotFoundError, ValueError) as exc:

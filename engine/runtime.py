@@ -85,8 +85,12 @@ def ensure_exported(model, root: str | Path | None = None):
     process never leaves a half export under the final name."""
     from cleverward.engine.export import ExportError, checkpoint_key, export_onnx, load_manifest
 
+    key = checkpoint_key(model)
+    own = _own_export(model, key)
+    if own is not None:
+        return own
     root = Path(root) if root else onnx_cache_root()
-    folder = root / checkpoint_key(model)
+    folder = root / key
     try:
         return folder, load_manifest(folder)
     except ExportError:
@@ -103,6 +107,24 @@ def ensure_exported(model, root: str | Path | None = None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder, load_manifest(folder)
+
+
+def _own_export(model, key: str):
+    """(folder, manifest) when the model was loaded from an export folder (`cleverward export`
+    writes a checkpoint beside its graphs) whose graphs are this model's; else None."""
+    from cleverward.engine.export import ExportError, load_manifest
+    from cleverward.engine.export.manifest import MANIFEST
+
+    folder = Path(model.name)
+    if not (folder / MANIFEST).is_file():
+        return None
+    try:
+        manifest = load_manifest(folder)  # every file re-hashed
+    except ExportError:
+        return None
+    ok = manifest.source.get("checkpoint_key") == key and all(
+        c in manifest.components for c in RUNTIME_COMPONENTS)
+    return (folder, manifest) if ok else None
 
 
 # --- text ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ Modes (one loop, train/trainer.py; what differs is train/trainable.py's interfac
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 OBJECTIVES = ("bt", "bt-ties", "sft")
 MODES = ("frozen", "unfrozen")
@@ -63,7 +64,8 @@ class TrainConfig:
     cache_dir: str | None = None
     use_cache: bool = True
     workers: int = 2
-    resume: bool = True  # continue from <out>/deepspeed/ when a run stopped midway
+    resume: bool = True  # continue from <state_dir>/deepspeed/ when a run stopped midway
+    state_dir: str | None = None  # training state (DeepSpeed's pickles); None: <out>.state
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -97,3 +99,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def state_folder(self) -> Path:
+        """Where the training state lives: outside the checkpoint folder, so sharing `out`
+        never shares DeepSpeed's pickles (loading a checkpoint never reads them)."""
+        out = Path(self.out)
+        return Path(self.state_dir) if self.state_dir else out.with_name(out.name + ".state")

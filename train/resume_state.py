@@ -1,11 +1,12 @@
 """Training state that a run reads back only when it can prove the run wrote it.
 
-DeepSpeed's checkpoint (out/deepspeed/<tag>/: module, optimizer and client state) is torch.save
-pickles, and DeepSpeed reads them with torch.load(weights_only=False): a pickle planted there
-would run whatever it names. Two independent locks, so neither alone has to hold:
+DeepSpeed's checkpoint (<out>.state/deepspeed/<tag>/, outside the checkpoint folder: module,
+optimizer and client state) is torch.save pickles, and DeepSpeed reads them with
+torch.load(weights_only=False): a pickle planted there would run whatever it names. Two
+independent locks, so neither alone has to hold:
 
 1. A digest manifest. After each save the main rank records the sha256 of every file of the
-   tag in out/deepspeed/manifest.json (written atomically, after DeepSpeed's closing barrier).
+   tag in <state>/deepspeed/manifest.json (written atomically, after DeepSpeed's closing barrier).
    Before a resume every rank checks it: a missing or unreadable manifest, or a file that is
    missing, changed or not listed, is refused by name before any byte of state is unpickled.
    The run resumes from the manifest's tag (not DeepSpeed's `latest`), so a kill between the

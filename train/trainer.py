@@ -16,7 +16,9 @@
    written to `out` (engine format, loadable by score-dir) whenever it improves; training stops
    after `patience` epochs without improvement.
 5. After every epoch DeepSpeed's own checkpoint (optimizer state included) goes to
-   out/deepspeed/, so an interrupted run resumes where it stopped. That state is DeepSpeed's
+   <state>/deepspeed/ (TrainConfig.state_folder: `<out>.state/` beside the checkpoint unless
+   --state-dir says otherwise; never inside `out`, which stays shareable), so an interrupted
+   run resumes where it stopped. That state is DeepSpeed's
    torch.save format: a resume reads it only when the digests the run recorded at save match
    (train/resume_state.py), and then without running code (weights_only); the model checkpoint
    is safetensors.
@@ -29,7 +31,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -173,7 +177,7 @@ def _run_fingerprint(cfg: TrainConfig, n_rows: int) -> str:
 
 
 def _try_resume(engine, cfg: TrainConfig, fingerprint: str) -> dict | None:
-    folder = Path(cfg.out) / DS_DIR
+    folder = cfg.state_folder / DS_DIR
     if not cfg.resume or not (folder / "latest").is_file():
         return None
     tag = verify_state(folder)  # refuses state the run cannot show it wrote, before reading it
@@ -222,7 +226,18 @@ def _provenance(cfg, data, train_n, val_n, result, ds_config, init_cfg: Checkpoi
         "improved_on_init": result.best_epoch >= 0,
         "init_provenance": init_cfg.provenance,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else None,
+        "cleverward": _cleverward_version(),
     }
+
+
+def _cleverward_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cleverward")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _prepare(cfg: TrainConfig, rows: list[dict], model: RewardModel,
@@ -306,7 +321,7 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
         else:
             loop.bad += 1
         _append_log(cfg.out, record)
-        _save_state(engine, Path(cfg.out) / DS_DIR, f"epoch{epoch}",
+        _save_state(engine, cfg.state_folder / DS_DIR, f"epoch{epoch}",
                     loop.client_state(fingerprint, epoch, result))
     result.epochs = max(result.epochs, len(result.history))  # a rerun of a finished run
     result.seconds = time.perf_counter() - start

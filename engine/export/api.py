@@ -1,5 +1,8 @@
 """One entry point for `cleverward export`: a model name or folder -> ONNX graphs (+ engines).
 
+The export folder is also a checkpoint (config.json, model.safetensors, README.md), so
+`--model EXPORT_DIR` loads it; with `--backend onnx` its own graphs are used (engine/runtime.py).
+
     result = export_model("runs/r1", "tensorrt", "build/trt")
 
 TensorRT is checked before anything is loaded or exported, so a machine without it fails at once
@@ -50,10 +53,14 @@ def check_format(fmt: str) -> None:
 def export_model(model_name: str, fmt: str, out_dir: str | Path, components=COMPONENTS,
                  trt_config=None) -> ExportResult:
     check_format(fmt)
+    from cleverward.engine.checkpoint import save_checkpoint
     from cleverward.engine.model import RewardModel
 
     out = Path(out_dir)
-    manifest = export_onnx(RewardModel.from_pretrained(model_name), out, components)
+    model = RewardModel.from_pretrained(model_name)
+    manifest = export_onnx(model, out, components)
+    # the folder is a checkpoint too (config.json, model.safetensors, README.md): --model loads it
+    save_checkpoint(out, model.cfg, model.head.state_dict())
     engines: dict[str, Path] = {}
     if fmt == "tensorrt":
         from cleverward.engine.export.tensorrt_build import build_engines

@@ -25,6 +25,22 @@ class ExportError(RuntimeError):
     """An export could not be written, or a written one does not match its manifest."""
 
 
+def portable_path(path: str | Path) -> str:
+    """Where a source file came from, without this machine's environment in it: a file inside
+    an installed package as `<site-packages>/<package path>`, any other path as given (a
+    model folder the user named)."""
+    import site
+    import sys
+
+    resolved = Path(path).resolve()
+    roots = [*site.getsitepackages(), site.getusersitepackages(), *sys.path]
+    for root in sorted({Path(r).resolve() for r in roots if r and "site-packages" in r},
+                       key=lambda r: -len(str(r))):
+        if resolved.is_relative_to(root):
+            return f"<site-packages>/{resolved.relative_to(root).as_posix()}"
+    return str(path)
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

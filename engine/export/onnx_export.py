@@ -57,6 +57,7 @@ from cleverward.engine.export.manifest import (
     ExportError,
     ExportManifest,
     TensorSpec,
+    portable_path,
     sha256_file,
 )
 
@@ -282,7 +283,7 @@ def export_text_encoder(encoder, folder: Path, seed: int = 0) -> Component:
     files.append("tokenizer.json")
     parity = {"max_abs_err": worst, "atol": TEXT_ATOL,
               "shapes": f"B,S in (1,1) (5,23) (3,{spec.max_length}), ragged masks"}
-    extra = {"tokenizer": "tokenizer.json", "tokenizer_source": str(spec.tokenizer_file),
+    extra = {"tokenizer": "tokenizer.json", "tokenizer_source": portable_path(spec.tokenizer_file),
              "max_length": spec.max_length, "pooling": getattr(encoder, "pooling", "mean"),
              "normalize": True, "dim": spec.dim, "pad_side": "right"}
     return _component("text_encoder", folder, files, parity, extra)
@@ -325,7 +326,7 @@ def _export_shipped_mobilenet(folder: Path) -> Component:
                 for a, b in zip(got, ref, strict=True))
     parity = {"max_abs_err": worst, "atol": FRAME_ATOL, "rtol": FRAME_RTOL,
               "reference": "the shipped opset-7 graph on ONNX Runtime (it has no torch source)"}
-    extra = {"source": str(mobilenet_onnx_path()), "layout": "NCHW, ImageNet-normalised",
+    extra = {"source": portable_path(mobilenet_onnx_path()), "layout": "NCHW, ImageNet-normalised",
              "pooled_output": POOL_OUTPUT,
              "preprocess": "cleverward.engine.encoders.mobilenet.preprocess"}
     return _component("frame_encoder", folder, [path.name], parity, extra, opset=FRAME_OPSET)

@@ -114,6 +114,13 @@ def test_training_improves_the_objective_and_saves_an_engine_checkpoint(task, tm
     assert float(moved) > 0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == list(range(result.epochs))
+    # the shareable folder holds no pickle: DeepSpeed's state lives beside it, in run.state/
+    assert not list(out.rglob("*.pt")) and not (out / "deepspeed").exists()
+    assert list((tmp_path / "run.state" / "deepspeed").rglob("*.pt"))
+    card = (out / "README.md").read_text()
+    assert "library_name: cleverward" in card and str(task / "pairs_train.jsonl") in card
+    assert f"{result.train_pairs} train" in card and "cleverward" in json.loads(
+        (out / "config.json").read_text())["model_type"]
 
 
 def test_interrupted_run_resumes_from_its_deepspeed_checkpoint(task, tmp_path):
@@ -126,27 +133,33 @@ def test_interrupted_run_resumes_from_its_deepspeed_checkpoint(task, tmp_path):
     assert [h["epoch"] for h in second.history] == [0, 1, 2]
     with pytest.raises(ValueError, match="other settings"):
         train(_cfg(task, out, epochs=4, lr=0.1))
+    # the state may live anywhere (--state-dir): a run there resumes from there
+    elsewhere = tmp_path / "state-elsewhere"
+    train(_cfg(task, out, epochs=1, patience=10, state_dir=str(elsewhere), resume=False))
+    assert (elsewhere / "deepspeed" / "manifest.json").is_file()
+    again = train(_cfg(task, out, epochs=2, patience=10, state_dir=str(elsewhere)))
+    assert again.resumed_from == 0
 
 
 @pytest.mark.slow
 def test_resume_refuses_planted_state_and_runs_none_of_it(task, tmp_path):
-    """A pickle planted in out/deepspeed/ would run under DeepSpeed's own torch.load
+    """A pickle planted in run.state/deepspeed/ would run under DeepSpeed's own torch.load
     (weights_only=False). Planted after the save, its digest differs from the run's manifest:
     refused by name before anything is read. With the manifest forged to match, DeepSpeed's
     read goes through weights_only and refuses it. The marker never appears; the run's own
     state resumes (test_interrupted_run_resumes_from_its_deepspeed_checkpoint)."""
     out = tmp_path / "run"
     train(_cfg(task, out, epochs=1, patience=10))
-    state = out / "deepspeed" / "epoch0" / "mp_rank_00_model_states.pt"
+    state = tmp_path / "run.state" / "deepspeed" / "epoch0" / "mp_rank_00_model_states.pt"
     marker = tmp_path / "EXECUTED"
     plant_pickle(state, marker)
     with pytest.raises(ResumeStateError, match=rf"^{state}: changed since the run saved it"):
         train(_cfg(task, out, epochs=2, patience=10))
-    write_manifest(out / "deepspeed", "epoch0")
+    write_manifest(tmp_path / "run.state" / "deepspeed", "epoch0")
     with pytest.raises(ResumeStateError, match=rf"^{state}: holds objects .* refused unread"):
         train(_cfg(task, out, epochs=2, patience=10))
     assert not marker.exists()
-    (out / "deepspeed" / "manifest.json").unlink()
+    (tmp_path / "run.state" / "deepspeed" / "manifest.json").unlink()
     with pytest.raises(ResumeStateError, match="manifest.json: missing"):
         train(_cfg(task, out, epochs=2, patience=10))
     assert not marker.exists()
@@ -206,7 +219,7 @@ def test_every_rank_takes_the_same_number_of_steps(monkeypatch, n, world, each):
 def test_old_deepspeed_tags_are_pruned_and_a_finished_rerun_keeps_its_figures(task, tmp_path):
     out = tmp_path / "run"
     first = train(_cfg(task, out, epochs=3, patience=10))
-    tags = sorted(p.name for p in (out / "deepspeed").iterdir() if p.is_dir())
+    tags = sorted(p.name for p in (tmp_path / "run.state" / "deepspeed").iterdir() if p.is_dir())
     assert tags == ["epoch2"]
     again = train(_cfg(task, out, epochs=3, patience=10))  # nothing left to do
     assert again.epochs == first.epochs == 3 and again.steps == first.steps
