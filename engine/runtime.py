@@ -134,15 +134,18 @@ class TextTokenizer:
     """tokenizer.json via `tokenizers`: truncate to max_length tokens (specials included),
     right-pad to the longest text of the call. -> int64 input_ids, attention_mask (B, S)."""
 
-    def __init__(self, path: str | Path, max_length: int) -> None:
+    def __init__(self, path: str | Path, max_length: int, padding: str = "longest",
+                 pad_id: int | None = None) -> None:
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(path))
         pad = tok.padding or {}  # the file's own padding (MiniLM: fixed 128) sets id and token
         tok.enable_truncation(max_length=max_length)
-        tok.enable_padding(direction="right", pad_id=pad.get("pad_id", 0),
-                           pad_type_id=pad.get("pad_type_id", 0),
-                           pad_token=pad.get("pad_token", "[PAD]"), length=None)
+        # padding "max_length": the towers trained padded (SigLIP) see every text at full length
+        tok.enable_padding(direction="right", pad_id=pad.get("pad_id", 0) if pad_id is None
+                           else pad_id, pad_type_id=pad.get("pad_type_id", 0),
+                           pad_token=pad.get("pad_token", "[PAD]"),
+                           length=max_length if padding == "max_length" else None)
         self.tokenizer = tok
         self.max_length = max_length
 
@@ -177,7 +180,8 @@ class CompiledTextEncoder(TextEncoder):
 
 def _ort_text(source: TextEncoder, folder: Path, comp) -> CompiledTextEncoder:
     session = ort_session(folder / comp.file)
-    tokenizer = TextTokenizer(folder / comp.extra["tokenizer"], int(comp.extra["max_length"]))
+    tokenizer = TextTokenizer(folder / comp.extra["tokenizer"], int(comp.extra["max_length"]),
+                              comp.extra.get("padding", "longest"), comp.extra.get("pad_id"))
 
     def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         (emb,) = session.run(["text_embedding"], {"input_ids": ids, "attention_mask": mask})
@@ -229,7 +233,8 @@ class TrtHead:
 def _trt_text(source: TextEncoder, folder: Path, comp, runner) -> CompiledTextEncoder:
     import torch
 
-    tokenizer = TextTokenizer(folder / comp.extra["tokenizer"], int(comp.extra["max_length"]))
+    tokenizer = TextTokenizer(folder / comp.extra["tokenizer"], int(comp.extra["max_length"]),
+                              comp.extra.get("padding", "longest"), comp.extra.get("pad_id"))
 
     def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         out = runner({"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)})

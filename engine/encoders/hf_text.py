@@ -75,9 +75,14 @@ class HFTextEncoder(TextEncoder):
     def tokenizer_file(self):
         return self.path / "tokenizer.json"
 
+    @property
+    def padding(self) -> str:
+        """"longest", or "max_length" where the tower was trained padded (the ONNX path too)."""
+        return FAMILIES[self.kind].text_padding
+
     def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> input_ids, attention_mask int64 (B, S)."""
-        enc = self.tokenizer(list(texts), padding=FAMILIES[self.kind].text_padding,
+        enc = self.tokenizer(list(texts), padding=self.padding,
                              truncation=True, max_length=self.max_length, return_tensors="pt")
         mask = enc.get("attention_mask", torch.ones_like(enc["input_ids"]))
         return enc["input_ids"].long(), mask.long()

@@ -259,10 +259,18 @@ def _random_tokens(g, batch: int, seq: int, vocab: int) -> tuple[torch.Tensor, t
     return ids * mask, mask
 
 
+def _pad_id(encoder) -> int | None:
+    """The id the encoder's own tokenizer pads with (None: the tokenizer file's, or 0)."""
+    tok = getattr(encoder, "tokenizer", None)
+    pad = getattr(tok, "pad_token_id", None)
+    return int(pad) if isinstance(pad, int) else None
+
+
 def export_text_encoder(encoder, folder: Path, seed: int = 0) -> Component:
     spec = text_export_spec(encoder)
     module = spec.module.eval()
     config = getattr(getattr(module, "transformer", module), "config", None)
+    config = getattr(config, "text_config", config)  # a whole dual model's (X-CLIP): its text side
     vocab = int(getattr(config, "vocab_size", 30000))
     g = torch.Generator().manual_seed(seed)
     example = _random_tokens(g, 2, 16, vocab)
@@ -272,7 +280,8 @@ def export_text_encoder(encoder, folder: Path, seed: int = 0) -> Component:
                            ["input_ids", "attention_mask"], ["text_embedding"], dyn)
     session = _ort_session(folder / files[0])
     worst = 0.0
-    for b, s in ((1, 1), (5, 23), (3, spec.max_length)):
+    mid = min(23, spec.max_length)  # a ragged length; a tower may have fewer positions
+    for b, s in ((1, 1), (5, mid), (3, spec.max_length)):
         ids, mask = _random_tokens(g, b, s, vocab)
         with torch.no_grad():
             want = module(ids, mask).numpy()  # (b, D)
@@ -282,10 +291,11 @@ def export_text_encoder(encoder, folder: Path, seed: int = 0) -> Component:
     shutil.copyfile(spec.tokenizer_file, folder / "tokenizer.json")
     files.append("tokenizer.json")
     parity = {"max_abs_err": worst, "atol": TEXT_ATOL,
-              "shapes": f"B,S in (1,1) (5,23) (3,{spec.max_length}), ragged masks"}
+              "shapes": f"B,S in (1,1) (5,{mid}) (3,{spec.max_length}), ragged masks"}
     extra = {"tokenizer": "tokenizer.json", "tokenizer_source": portable_path(spec.tokenizer_file),
              "max_length": spec.max_length, "pooling": getattr(encoder, "pooling", "mean"),
-             "normalize": True, "dim": spec.dim, "pad_side": "right"}
+             "normalize": True, "dim": spec.dim, "pad_side": "right",
+             "padding": getattr(encoder, "padding", "longest"), "pad_id": _pad_id(encoder)}
     return _component("text_encoder", folder, files, parity, extra)
 
 
