@@ -293,6 +293,19 @@ def identity_place(identity: str) -> str | None:
     return place if ok else None
 
 
+def matching_models(names, typed: str) -> list[str]:
+    """The model identities among `names` that `typed` (what a user gives `--model`) means:
+    the exact name, else those whose location is `typed` resolved (`runs/r1` ->
+    `/abs/runs/r1@<digest>`, `default` -> `default@<digest>`, `clip:dir` -> `clip:/abs/dir@...`)."""
+    names = list(names)
+    if typed in names:
+        return [typed]
+    wanted = {typed, absolute_spec(typed, typed=True)}
+    if ":" not in typed:
+        wanted.add(os.path.abspath(os.path.expanduser(typed)))
+    return [n for n in names if identity_place(n) in wanted]
+
+
 def save_checkpoint(folder: str | os.PathLike, cfg: CheckpointConfig, state: dict) -> Path:
     """Write both files via temp names + rename, so a crash never leaves a half checkpoint,
     and the model card (README.md). Local encoder folders are recorded as absolute paths."""

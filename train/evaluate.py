@@ -154,7 +154,7 @@ def _model_rewards(cfg: EvalConfig, rows: list[dict]) -> list[Rewards]:
     if not finite.all():
         dropped["the model's reward is NaN or Inf"] += int((~finite).sum())
     kept = [row for row, ok in zip(data.rows, finite, strict=True) if ok]
-    return [Rewards(cfg.model, kept, diffs[finite], by_video, dropped)]
+    return [Rewards(model.identity, kept, diffs[finite], by_video, dropped)]  # as score-dir rows
 
 
 # -- rewards from a scores file ---------------------------------------------------------------

@@ -95,8 +95,12 @@ def load_score_tables(path: str, pick: str | None = None) -> dict[str, ScoreTabl
     if not by_model:
         raise ValueError(f"--scores {path}: no score rows")
     if pick is not None:
-        if pick not in by_model:
-            raise ValueError(f"--model {pick!r}: no rows for it in {path} (models there: "
+        from cleverward.engine.checkpoint import matching_models
+
+        found = matching_models(by_model, pick)  # `runs/r1` picks `/abs/runs/r1@<digest>`
+        if len(found) != 1:
+            what = "no rows for it" if not found else "several models' rows match it"
+            raise ValueError(f"--model {pick!r}: {what} in {path} (models there: "
                              f"{', '.join(map(repr, by_model))})")
-        by_model = {pick: by_model[pick]}
+        by_model = {found[0]: by_model[found[0]]}
     return {name: ScoreTable(rows, path) for name, rows in by_model.items()}

@@ -209,6 +209,13 @@ def test_one_model_typed_three_ways_is_one_model_in_the_output(towers, corpus, t
     (name,) = {r["model"] for r in rows}
     place, digest = name.rsplit("@", 1)
     assert place == str((tmp_path / "runs" / "r1").resolve()) and len(digest) == 12
+    # and the way it was typed picks its rows again (eval --scores / compare --model)
+    from cleverward.train.score_table import load_score_tables
+
+    for typed in ("runs/r1", "./runs/r1", name):
+        assert list(load_score_tables(str(out), typed)) == [name]
+    with pytest.raises(ValueError, match="--model 'runs/r2': no rows for it"):
+        load_score_tables(str(out), "runs/r2")
 
 
 def test_rows_of_an_older_output_naming_the_model_by_its_typed_string_are_kept(

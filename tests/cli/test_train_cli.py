@@ -55,7 +55,8 @@ def test_the_training_workflow_end_to_end(tmp_path):
          "--model", str(run), "--out", str(tmp_path / "scores.jsonl"), "--cache", str(cache),
          "-q"])
     rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
-    assert rows and all(r["error"] is None and r["model"] == str(run) for r in rows)
+    assert rows and all(r["error"] is None and r["model"].startswith(f"{run.resolve()}@")
+                        for r in rows)  # resolved location @ head digest
 
 
 def test_bad_inputs_fail_with_the_file_named(tmp_path):

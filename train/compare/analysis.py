@@ -66,10 +66,14 @@ def pick_model(loaded: LoadedScores, model: str | None) -> str:
         raise CompareInputError("no scored rows in the score files (every row has an error?)")
     if model is None:
         return loaded.models[0]
-    if model not in loaded.models:
-        raise CompareInputError(f"no rows of model {model!r}; the files hold "
+    from cleverward.engine.checkpoint import matching_models
+
+    found = matching_models(loaded.models, model)  # `runs/r1` picks `/abs/runs/r1@<digest>`
+    if len(found) != 1:
+        what = "no rows of" if not found else "several models' rows match"
+        raise CompareInputError(f"{what} model {model!r}; the files hold "
                                 f"{', '.join(loaded.models)}")
-    return model
+    return found[0]
 
 
 def pair_table(table: ScoreTable, a: str, b: str) -> list[dict]:
