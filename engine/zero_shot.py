@@ -70,7 +70,10 @@ def from_spec(spec_text: str, frames: int = 8) -> tuple[CheckpointConfig, Reward
     video = build_video_encoder(spec_text)  # resolves the folder or the cached hub snapshot
     location = str(Path(video.path).resolve())
     text_spec = str(EncoderSpec(spec.kind, location, {}))  # the options are the video side's
-    head = zero_shot_head(video, build_text_encoder(text_spec))
+    try:
+        head = zero_shot_head(video, build_text_encoder(text_spec))
+    except ValueError as exc:  # e.g. a SigLIP whose vision and text widths differ
+        raise ValueError(f"{spec_text}: {exc}; no zero-shot model on these towers") from None
     cfg = CheckpointConfig(
         video_encoder=str(EncoderSpec(spec.kind, location, spec.options)),
         text_encoder=text_spec, head=head.cfg.to_dict(), frames=frames,

@@ -78,7 +78,7 @@ def test_save_load_round_trip(tmp_path):
     model = RewardModel(cfg, _head(3, dv, dt))
     model.save_pretrained(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
-        "config.json", "model.safetensors"]
+        "README.md", "config.json", "model.safetensors"]  # README.md: the model card
     loaded = RewardModel.from_pretrained(tmp_path / "ckpt")
     v, t = np.random.rand(2, dv).astype(np.float32), np.random.rand(3, dt).astype(np.float32)
     np.testing.assert_allclose(loaded.score(v, t), model.score(v, t), atol=1e-6)

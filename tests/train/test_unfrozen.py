@@ -150,3 +150,41 @@ def test_cli_trains_unfrozen_from_encoder_specs_and_refuses_conse(task, tmp_path
     assert RewardModel.from_pretrained(out).video_encoder.dim == 8
     res = CliRunner().invoke(app, base + ["--out", str(tmp_path / "no")])
     assert res.exit_code == 2 and "conse-mobilenetv2" in res.output
+
+
+def test_cli_train_from_a_relative_encoder_folder_makes_a_movable_shareable_checkpoint(
+        task, tmp_path, monkeypatch):
+    """`train --video-encoder clip:clip` typed relative to the working directory: the saved
+    checkpoint names the folder absolute, holds no pickle and no init folder (both in
+    OUT.state/), and loads after a move from another directory with the same scores."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from cleverward.cli.app import app
+
+    monkeypatch.chdir(task)
+    res = CliRunner().invoke(app, [
+        "train", "--pairs", "pairs.jsonl", "--videos-root", "synth", "--epochs", "1",
+        "--batch-size", "16", "--frames", "4", "--out", str(tmp_path / "runs" / "r1"),
+        "--video-encoder", "clip:clip", "--text-encoder", "clip:./clip", "-q"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "runs" / "r1"
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json",
+                                                     "model.safetensors", "train_log.jsonl"]
+    state = tmp_path / "runs" / "r1.state"
+    assert (state / "init" / "config.json").is_file() and list(state.rglob("*.pt"))
+    config = json.loads((out / "config.json").read_text())
+    assert config["video_encoder"] == config["text_encoder"] == f"clip:{task / 'clip'}"
+    assert config["model_type"] == "cleverward"
+    clip = np.random.default_rng(0).integers(0, 256, (FRAMES, 32, 32, 3), dtype=np.uint8)
+    before = RewardModel.from_pretrained(out)
+    want = before.score(before.encode_videos([clip]), before.encode_texts(["a red square"]))
+    shutil.move(out, tmp_path / "moved")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    moved = RewardModel.from_pretrained(tmp_path / "moved")
+    got = moved.score(moved.encode_videos([clip]), moved.encode_texts(["a red square"]))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert moved.identity.startswith(f"{(tmp_path / 'moved').resolve()}@")
