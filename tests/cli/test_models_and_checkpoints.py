@@ -160,9 +160,10 @@ def test_org_name_loads_a_checkpoint_and_an_encoder_from_the_local_hub_cache(
         msg = str(err.value)
         assert "someone/absent" in msg and str(cache) in msg and "HF_HOME" in msg
         assert "Nothing is downloaded" in msg
-    res = run_cli("score-dir", tmp_path, "--prompts", tmp_path / "none.jsonl", "--model",
-                  "someone/absent")
-    assert res.exit_code != 0
+    (tmp_path / "p.jsonl").write_text(json.dumps({"prompt": "a red cat"}) + "\n")
+    res = run_cli("score-dir", tmp_path, "--prompts", tmp_path / "p.jsonl", "--model",
+                  "someone/absent", "--out", tmp_path / "s.jsonl")
+    assert res.exit_code == 2 and str(cache) in res.output and "HF_HOME" in res.output
 
 
 def test_a_checkpoint_made_from_a_relative_encoder_folder_loads_after_a_move(
