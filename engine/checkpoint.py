@@ -1,8 +1,12 @@
 """Checkpoints: a folder holding `config.json` + `model.safetensors`. Never pickle.
 
-config.json records the encoders (registry spec strings), the head's shape, the decode settings
-the model was trained with, and free-form provenance (datasets, pair counts, steps, trainer).
-Named models (`default`) are folders shipped inside the package. A checkpoint trained with
+config.json records the encoders (registry spec strings; local folders made absolute at save
+time, so the folder loads from anywhere and after a move), the head's shape, the decode settings
+the model was trained with, free-form provenance (datasets, pair counts, steps, trainer) and
+`model_type` "cleverward" (optional on read: older configs lack it). Each save also writes a
+model card, README.md (engine/model_card.py). Named models (`default`) are folders shipped
+inside the package; `org/name` is a checkpoint in the local Hugging Face cache (never
+downloaded). A checkpoint trained with
 unfrozen encoders also holds their fine-tuned weights, each tower in a sub-folder written by
 save_pretrained (safetensors), named in config.json as e.g. "clip:./video_encoder" (resolved
 against the checkpoint folder on load).
