@@ -132,7 +132,8 @@ def _own_export(model, key: str):
 
 class TextTokenizer:
     """tokenizer.json via `tokenizers`: truncate to max_length tokens (specials included),
-    right-pad to the longest text of the call. -> int64 input_ids, attention_mask (B, S)."""
+    right-pad to the longest text of the call (padding "max_length": to max_length, as the
+    torch encoder pads a tower trained that way). -> int64 input_ids, attention_mask (B, S)."""
 
     def __init__(self, path: str | Path, max_length: int, padding: str = "longest",
                  pad_id: int | None = None) -> None:
