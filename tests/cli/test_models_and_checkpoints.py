@@ -274,3 +274,22 @@ def test_an_export_folder_loads_as_a_model_with_the_same_rows(corpus, tmp_path):
     folder, _ = ensure_exported(RewardModel.from_pretrained(export))
     assert folder == export.resolve()
     assert np.isfinite([r["score"] for r in onnx]).all()
+
+
+def test_index_build_and_search_take_a_zero_shot_spec(towers, corpus, tmp_path, monkeypatch):
+    """The spec typed relative to the working directory and absolute names one index."""
+    videos, prompts = corpus
+    shutil.copytree(towers["clip"], tmp_path / "tinyclip")
+    monkeypatch.chdir(tmp_path)
+    rows = _score(videos, prompts, tmp_path / "s.jsonl", "clip:tinyclip")
+    cache = tmp_path / "cache"
+    res = run_cli("index", "build", videos, "--model", "clip:tinyclip", "--frames", FRAMES,
+                  "--cache", cache, "-q")
+    assert res.exit_code == 0, res.output
+    res = run_cli("search", PROMPTS[1], "--top-k", 2, "--dir", videos, "--cache", cache,
+                  "--model", f"clip:{tmp_path / 'tinyclip'}", "--json")
+    assert res.exit_code == 0, res.output
+    found = json.loads(res.stdout)["results"]
+    want = sorted((r for r in rows if r["prompt"] == PROMPTS[1]), key=lambda r: -r["score"])
+    assert [h["video"] for h in found] == [r["video"] for r in want]
+    assert [h["score"] for h in found] == pytest.approx([r["score"] for r in want], abs=1e-5)
