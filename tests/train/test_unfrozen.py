@@ -188,3 +188,15 @@ def test_cli_train_from_a_relative_encoder_folder_makes_a_movable_shareable_chec
     got = moved.score(moved.encode_videos([clip]), moved.encode_texts(["a red square"]))
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert moved.identity.startswith(f"{(tmp_path / 'moved').resolve()}@")
+
+
+def test_training_starts_from_a_zero_shot_spec(task, tmp_path):
+    """`train --model clip:DIR`: the zero-shot model is the start; its encoders are kept."""
+    out = tmp_path / "from-spec"
+    result = train(_cfg(task, out, init_model=f"clip:{task / 'clip'}", mode="frozen",
+                        epochs=1))
+    assert result.steps > 0
+    saved = RewardModel.from_pretrained(out)
+    assert saved.cfg.video_encoder == saved.cfg.text_encoder == f"clip:{task / 'clip'}"
+    assert saved.cfg.provenance["init"] == f"clip:{task / 'clip'}"
+    assert saved.head.cfg.embed_dim == 8  # the towers' aligned width: the identity map
