@@ -65,6 +65,7 @@ class TrainConfig:
     workers: int = 2
     resume: bool = True  # continue from <out>/deepspeed/ when a run stopped midway
     quiet: bool = False
+    device: str = "auto"  # the embedding step's (engine/device.resolve_device; LOCAL_RANK's GPU)
 
     def __post_init__(self) -> None:
         _check(bool(self.pairs), "pairs", "name a pairs file")

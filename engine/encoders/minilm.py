@@ -45,8 +45,15 @@ class MiniLMTextEncoder(TextEncoder):
         hf_logging.disable_progress_bar()
 
         # safetensors only, as every tower here: a .bin beside it is never unpickled
-        return SentenceTransformer(str(self.path), device="cpu",
+        return SentenceTransformer(str(self.path), device=self.device,
                                    model_kwargs={"use_safetensors": True})
+
+    def to(self, device) -> MiniLMTextEncoder:
+        """Run on `device` (the model moves now if it is loaded, else loads there)."""
+        self.device = str(device)
+        if "_model" in self.__dict__:
+            self._model.to(self.device)
+        return self
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
