@@ -32,8 +32,14 @@ class MiniLMTextEncoder(TextEncoder):
     dim = 384
 
     def __init__(self, path: str | Path | None = None, batch_size: int = 64) -> None:
-        self.path = Path(path) if path else minilm_path()
+        self._path = Path(path) if path else None
         self.batch_size = batch_size
+
+    @property
+    def path(self) -> Path:
+        """The model folder: the package's is looked up when first needed, so a run whose
+        prompts all come from the cache needs no MiniLM package (the GPU check's)."""
+        return self._path or minilm_path()
 
     @cached_property
     def _model(self):
