@@ -43,8 +43,8 @@ def resolve_device(text: str | torch.device | None, option: str = "--device") ->
         return default_device()
     count = torch.cuda.device_count()
     if int(index) >= count:
-        raise DeviceError(f"{option} {text}: this machine has {count} GPU"
-                          f"{'' if count == 1 else 's'} (cuda:0..cuda:{count - 1})")
+        have = "1 GPU (cuda:0)" if count == 1 else f"{count} GPUs (cuda:0..cuda:{count - 1})"
+        raise DeviceError(f"{option} {text}: this machine has {have}")
     return torch.device("cuda", int(index))
 
 

@@ -42,7 +42,7 @@ def test_a_gpu_index_past_the_machines_count_names_the_count(monkeypatch):
     example, since this machine has none to count."""
     monkeypatch.setattr(environment, "cuda_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    with pytest.raises(DeviceError, match=r"^--device cuda:3: this machine has 1 GPU \(cuda:0"):
+    with pytest.raises(DeviceError, match=r"^--device cuda:3: this machine has 1 GPU \(cuda:0\)$"):
         resolve_device("cuda:3")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     with pytest.raises(DeviceError, match=r"this machine has 4 GPUs \(cuda:0\.\.cuda:3\)"):
