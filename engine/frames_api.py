@@ -269,7 +269,7 @@ def score_files(scorer: FramesScorer, paths: Sequence[str], prompts: Sequence[st
 
     def flush() -> None:
         rows = [i for i, _ in held]
-        clips = torch.from_numpy(np.stack([f for _, f in held])).to(device)  # (b, N, H, W, 3)
+        clips = _stack([f for _, f in held], device)  # (b, N, H, W, 3), pinned copy to a GPU
         texts = prompts if opts.all_pairs else [prompts[i] for i in rows]
         got = scorer.score_frames(clips, texts, opts)
         out[rows] = torch.stack(list(got.values()), dim=-1)
