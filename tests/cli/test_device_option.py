@@ -96,16 +96,23 @@ def test_the_python_api_on_cpu_equals_the_unchanged_stages(corpus, reference):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
 @pytest.mark.parametrize("command", [["score-dir", "{videos}", "--prompts", "{prompts}"],
                                      ["index", "build", "{videos}"],
-                                     ["bench", "--quick"]])
+                                     ["bench", "--quick"],
+                                     ["eval", "--pairs", "{pairs}", "--model", "default"],
+                                     ["train", "--pairs", "{pairs}", "--out", "{ckpt}"],
+                                     ["serve", "--port", "0"]])
 def test_a_cuda_device_without_cuda_fails_before_work(tmp_path, corpus, command):
     videos, prompts = corpus
-    args = [a.format(videos=videos, prompts=prompts) for a in command]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prompt": "p", "chosen": "a.mp4", "rejected": "b.mp4"}) + "\n")
+    args = [a.format(videos=videos, prompts=prompts, pairs=pairs, ckpt=tmp_path / "ckpt")
+            for a in command]
     out = tmp_path / "never.jsonl"
     extra = ["--out", out] if command[0] == "score-dir" else []
     res = run_cli(*args, *extra, "--device", "cuda:1")
     assert res.exit_code == 2, res.output
     assert "--device cuda:1: CUDA is not available" in res.output
     assert "Traceback" not in res.output and not out.exists()
+    assert not (tmp_path / "ckpt").exists()
 
 
 def test_a_value_that_is_no_device_is_named(tmp_path, corpus):
