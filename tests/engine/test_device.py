@@ -68,3 +68,23 @@ def test_to_device_on_cuda_copies_through_pinned_memory():
     assert x.is_cuda
     torch.cuda.synchronize()
     assert np.array_equal(x.cpu().numpy(), frames)
+
+
+def test_hf_clips_of_a_batch_go_through_one_forward_and_match_one_at_a_time(tmp_path):
+    """A tiny random CLIP: the encoder's batched encode, clip by clip, and the device path
+    (RewardModel.encode_videos: the tower's module on the run's device) agree."""
+    from cleverward.engine.model import RewardModel
+    from tests.api.tiny import FRAMES, make_tiny_checkpoint
+
+    model = RewardModel.from_pretrained(make_tiny_checkpoint(tmp_path), device="cpu")
+    encoder = model.video_encoder
+    h, w = encoder.frame_size
+    rng = np.random.default_rng(0)
+    clips = [rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8) for n in (FRAMES, 2, FRAMES)]
+    calls = []
+    encoder.tower.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    batched = encoder.encode(clips)
+    assert sorted(calls) == [1, 2]  # two shapes: two forwards, not three
+    alone = np.concatenate([encoder.encode([c]) for c in clips])
+    np.testing.assert_allclose(batched, alone, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(model.encode_videos(clips), alone, atol=1e-5, rtol=0)
