@@ -77,6 +77,7 @@ gpu-bundle: $(BASE_STAMP)
 	$(PIP) download -q --no-deps --only-binary=:all: --python-version 3.12 \
 		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 av==18.1.0 -d $(GPU_BUNDLE)
 	$(PY) -c "import shutil; from cleverward.engine.encoders.mobilenet import mobilenet_onnx_path as p; shutil.copy(p(), '$(GPU_BUNDLE)/mobilenetv2-7.onnx')"
+	$(PY) benchmarks/gpu_score_dir.py --prepare $(GPU_BUNDLE)/bench_prompts.json
 	du -sh $(GPU_BUNDLE)
 
 clean:

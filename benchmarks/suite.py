@@ -127,9 +127,9 @@ def _score_dir(model, folder, prompts_file, out, cache_dir=None, workers=2) -> d
             "timings": {k: round(v, 4) for k, v in summary.timings.items()}}
 
 
-def _load_model(res: dict):
-    """The default model on the backend `score-dir --backend auto` picks, warmed up; each
-    one-off cost timed on its own."""
+def _load_model(res: dict, device: str = "auto"):
+    """The default model on the run's device and the backend `score-dir --backend auto` picks
+    there, warmed up; each one-off cost timed on its own."""
     import numpy as np
 
     from cleverward.engine.backends import choose_backend
@@ -137,12 +137,12 @@ def _load_model(res: dict):
 
     one_off = {}
     mark = time.perf_counter()
-    model = RewardModel.from_pretrained("default")
+    model = RewardModel.from_pretrained("default", device=device)
     model.encode_texts(["warm up"])
     one_off["load_model_and_text_encoder_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     backend, why = choose_backend("auto", model)
-    engine_model = model.with_backend(backend)
+    engine_model = model.with_backend(backend).to(model.device)
     engine_model.encode_texts(["warm up"])
     one_off[f"backend_{backend}_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
@@ -233,7 +233,7 @@ def _limits(res: dict, n_videos: int) -> dict:
 
 
 def run_suite(quick: bool = True, work_dir: Path | None = None,
-              corpus_dir: Path | None = None) -> dict:
+              corpus_dir: Path | None = None, device: str = "auto") -> dict:
     from cleverward.benchmarks.naive import run_naive
     from cleverward.engine.decode import decode_clip
     from cleverward.engine.decode_pool import decode_stream
@@ -248,7 +248,7 @@ def run_suite(quick: bool = True, work_dir: Path | None = None,
                      "profiles": QUICK_CORPUS if quick else FULL_CORPUS,
                      "frames": sum(stages._count_frames(str(v))["frames"] for v in videos),
                      "make_or_verify_s": time.perf_counter() - mark}
-    model, engine_model = _load_model(res)
+    model, engine_model = _load_model(res, device)
     workers = stages.cpu_count()
     sections = res["suite_seconds"] = {"corpus": res["corpus"]["make_or_verify_s"]}
     mark = time.perf_counter()

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail, progress_bar
+from cleverward.cli.common import DEVICE_HELP, err, fail, progress_bar
 
 
 def bulk(
@@ -43,6 +43,7 @@ def bulk(
     backend: Annotated[str, typer.Option(
         "--backend", help="auto | torch | onnx | tensorrt")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Videos per batch.")] = 8,
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     cache: Annotated[Path | None, typer.Option(
         "--cache", help="Embedding cache folder (each node's own, or a shared one).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the cache.")] = False,
@@ -65,7 +66,7 @@ def bulk(
                          overwrite=overwrite, executor=executor, ray_address=address,
                          num_cpus=num_cpus, decode_workers=decode_workers,
                          decode_cpus=decode_cpus, encode_actors=encode_actors,
-                         encode_cpus=encode_cpus, batch_size=batch_size)
+                         encode_cpus=encode_cpus, batch_size=batch_size, device=device)
         with progress_bar(None, "bulk", quiet) as update:
             summary = run_bulk(cfg, progress=update)
     except (ManifestError, PlanError, BackendUnavailable, FileNotFoundError, ValueError) as exc:

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import typer
 
+DEVICE_HELP = "auto | cpu | cuda | cuda:N (auto: the GPU of LOCAL_RANK, else cpu)"
+
 
 def err(message: str) -> None:
     typer.echo(message, err=True)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import fail
+from cleverward.cli.common import DEVICE_HELP, fail
 
 
 class ConventionChoice(str, Enum):
@@ -59,6 +59,7 @@ def eval_command(
     frames: Annotated[int | None, typer.Option("--frames")] = None,
     cache: Annotated[Path | None, typer.Option("--cache")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the report as JSON: figures as a flat list of records.")] = False,
 ) -> None:
@@ -79,7 +80,12 @@ def eval_command(
                          conventions=_conventions(convention or []),
                          tie_threshold=tie_threshold, epsilon=epsilon, bootstrap=bootstrap,
                          ci=ci, seed=seed, frames=frames,
-                         cache_dir=str(cache) if cache else None, use_cache=not no_cache)
+                         cache_dir=str(cache) if cache else None, use_cache=not no_cache,
+                         device=device)
+        if run_model is not None:
+            from cleverward.engine.device import resolve_device
+
+            resolve_device(device)  # a GPU this machine lacks fails before any work
         report = evaluate(cfg)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

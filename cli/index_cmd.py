@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail, progress_bar
+from cleverward.cli.common import DEVICE_HELP, err, fail, progress_bar
 
 index_app = typer.Typer(
     help="FAISS indexes of a folder's videos, for `cleverward search`.", no_args_is_help=True
@@ -41,6 +41,7 @@ def build(
         "--frames", help="Frames sampled per video (as score-dir).")] = 8,
     decoder: Annotated[str, typer.Option("--decoder", help="auto | pyav | dali")] = "auto",
     workers: Annotated[int, typer.Option("--workers", help="Decode threads.")] = 2,
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -51,7 +52,7 @@ def build(
         fail(f"{videos_dir}: not a folder")
     try:
         cfg = IndexConfig(videos_dir=str(videos_dir), model=model, kind=kind, frames=frames,
-                          decoder=decoder, workers=workers,
+                          decoder=decoder, workers=workers, device=device,
                           cache_dir=str(cache) if cache else None)
         with progress_bar(None, "embedding", quiet) as update:
             report = build_video_index(cfg, progress=update)

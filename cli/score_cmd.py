@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from cleverward.cli.common import err, fail, progress_bar
+from cleverward.cli.common import DEVICE_HELP, err, fail, progress_bar
 
 
 def format_ranking(ranking: dict[str, list[tuple[float, str]]], top: int = 3) -> str:
@@ -87,6 +87,7 @@ def score_dir(
     frames: int = typer.Option(8, "--frames", help="Frames sampled per video."),
     decoder: str = typer.Option("auto", "--decoder", help="auto | pyav | dali"),
     backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx | tensorrt"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     fmt: str = typer.Option("", "--format", help="jsonl | csv | parquet (default: from --out)"),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any video failed."),
     batch_size: int = typer.Option(8, "--batch-size", help="Videos per encoder batch."),
@@ -113,8 +114,11 @@ def score_dir(
             videos_dir=str(videos_dir), prompts_file=str(prompts), out=str(out), model=model,
             frames=frames, decoder=decoder, backend=backend, format=fmt, strict=strict,
             batch_size=batch_size, workers=workers, cache_dir=str(cache) if cache else None,
-            use_cache=not no_cache, resume=not overwrite, quiet=quiet,
+            use_cache=not no_cache, resume=not overwrite, quiet=quiet, device=device,
         )
+        from cleverward.engine.device import resolve_device
+
+        resolve_device(device)  # a GPU this machine lacks fails before any work
     except ValueError as exc:
         fail(str(exc))
     if not videos_dir.is_dir():
@@ -143,6 +147,8 @@ def score_dir(
             + (f"{summary.untouched} rows of other prompts, videos or models left as they were, "
                if summary.untouched else "")
             + (f"{summary.rescored} earlier rows scored again, " if summary.rescored else "")
+            + (f"{summary.pyav_retries} decoded by PyAV after DALI could not, "
+               if summary.pyav_retries else "")
             + f"{summary.seconds:.1f}s -> {'stdout' if target.is_stdout else out}"
         )
     if summary_json:
@@ -167,17 +173,15 @@ def _print_warnings(warnings: list[str], shown: int = 20) -> None:
 
 
 def _run(cfg):
-    from cleverward.engine.backends import BackendUnavailable, choose_backend
+    from cleverward.engine.backends import BackendUnavailable
     from cleverward.engine.embedding_cache import open_cache
-    from cleverward.engine.model import RewardModel
+    from cleverward.engine.model import load_for_run
     from cleverward.engine.scoring import score_directory
 
-    model = RewardModel.from_pretrained(cfg.model)  # config + head; encoders load lazily
-    try:
-        backend, _ = choose_backend(cfg.backend, model)  # before any encoder loads: fail at once
+    try:  # config + head; the backend is chosen before any encoder loads: fail at once
+        model = load_for_run(cfg.model, cfg.backend, cfg.device)
     except BackendUnavailable as exc:
         fail(str(exc))
-    model = model.with_backend(backend)
     cache = open_cache(cfg, model)
     try:
         with progress_bar(None, "scoring", cfg.quiet) as update:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cleverward.cli.common import err, fail
+from cleverward.cli.common import DEVICE_HELP, err, fail
 
 
 def serve(
@@ -13,7 +13,7 @@ def serve(
     port: int = typer.Option(8000, "--port"),
     token_file: str = typer.Option(None, "--token-file",
                                    help="File holding the bearer token every request needs."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     max_batch: int = typer.Option(16, "--max-batch", help="Clips per model call."),
     max_wait_ms: float = typer.Option(10.0, "--max-wait-ms",
                                       help="How long a batch waits to fill."),

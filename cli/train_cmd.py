@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail
+from cleverward.cli.common import DEVICE_HELP, err, fail
 
 
 def train_command(
@@ -59,6 +59,7 @@ def train_command(
         "beside OUT, so OUT holds only the shareable checkpoint.")] = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Train the reward head on chosen/rejected pairs; the best checkpoint by validation loss
     is written to OUT (loadable by score-dir --model OUT)."""
@@ -75,7 +76,11 @@ def train_command(
             patience=patience, seed=seed, zero_stage=zero_stage,
             deepspeed_config=str(deepspeed_config) if deepspeed_config else None, frames=frames,
             cache_dir=str(cache) if cache else None, use_cache=not no_cache,
-            resume=not no_resume, quiet=quiet, state_dir=str(state_dir) if state_dir else None)
+            resume=not no_resume, quiet=quiet, state_dir=str(state_dir) if state_dir else None,
+            device=device)
+        from cleverward.engine.device import resolve_device
+
+        resolve_device(device)  # a GPU this machine lacks fails before any work
     except ValueError as exc:
         fail(str(exc))
     if not pairs.is_file():

@@ -104,22 +104,28 @@ def _auto_cpu(status: dict, model=None) -> tuple[str, str]:
     )
 
 
-def head_weight(model=None):
-    """A real tensor where the head's parameters are: the model's own, else an empty tensor on
-    the device a run would use. Reports are derived from it, never from what is installed."""
+def head_weight(model=None, device=None):
+    """A real tensor where the head's parameters are on the run's device (`device`, else the
+    model's, else the default): the head the run scores with, else an empty tensor there.
+    Reports are derived from it, never from what is installed."""
     import torch
 
     if model is not None and getattr(model, "head", None) is not None:
-        return model.head.video_proj.weight
-    return torch.empty((0, 1), device=default_device())
+        scorer = getattr(model, "frames_scorer", None)
+        if scorer is None:
+            return model.head.video_proj.weight
+        where = torch.device(device) if device is not None else model.device
+        return scorer.head(where).video_proj.weight
+    return torch.empty((0, 1), device=device if device is not None else default_device())
 
 
-def choose_backend(requested: str, model=None) -> tuple[str, str]:
+def choose_backend(requested: str, model=None, device=None) -> tuple[str, str]:
     """-> (backend, reason). BackendUnavailable if `requested` cannot run here, or (given the
-    model: a loaded checkpoint, encoders not yet loaded) cannot run this model."""
+    model: a loaded checkpoint, encoders not yet loaded) cannot run this model. device: the
+    run's (engine/device.resolve_device); default: the model's, else the machine's default."""
     status = backend_status()
     if requested == "auto":
-        weight = head_weight(model)
+        weight = head_weight(model, device)
         if weight.is_cuda and status["tensorrt"][0] and not (model is not None
                                                              and onnx_problem(model)):
             return "tensorrt", "auto: TensorRT engines on the GPU (" + status["tensorrt"][1] + ")"

@@ -57,6 +57,7 @@ class ScoreConfig:
     resume: bool = True
     quiet: bool = False
     shard: tuple[int, int] = (0, 1)  # (K, N): score only the videos of shard K of N
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (engine/device.resolve_device)
 
     def __post_init__(self) -> None:
         _check(self.decoder in DECODERS, "decoder", f"must be one of {DECODERS}")

@@ -29,7 +29,7 @@ from cleverward.engine.decode.source import source_problem
 class Decoded:
     key: str  # the caller's name for the clip (relative path)
     path: str
-    frames: np.ndarray | None  # uint8 (N, H, W, 3) or None on error
+    frames: np.ndarray | None  # uint8 (N, H, W, 3) (a CUDA tensor from DALI's NVDEC), None: error
     error: str | None = None
     notes: tuple[str, ...] = ()  # warnings about a doubtful acceptance (still image, tiny clip)
 
@@ -40,7 +40,8 @@ class Decoded:
 _POOL_PYAV = PyAVDecoder(thread_type="NONE")
 
 
-def _decode_one(key: str, path: str, cfg: DecodeConfig, single_threaded: bool) -> Decoded:
+def decode_one(key: str, path: str, cfg: DecodeConfig, single_threaded: bool = False) -> Decoded:
+    """One clip -> Decoded (frames, or the reason it cannot be decoded); never raises."""
     try:
         problem = source_problem(path)  # before select_decoder: a FIFO is never opened
         if problem is not None:
@@ -72,7 +73,7 @@ def decode_stream(
             return head.result()
 
         for key, path in items:
-            pending.append(pool.submit(_decode_one, key, path, cfg, workers > 1))
+            pending.append(pool.submit(decode_one, key, path, cfg, workers > 1))
             if len(pending) >= window:
                 yield take()
         while pending:

@@ -26,6 +26,7 @@ from cleverward.engine.frames_encode import (
     DEFAULT_TEMPERATURE,
     device_video_module,
     frozen_call,
+    runs_ort_frames,
 )
 from cleverward.engine.frames_input import FrameSpec, as_frames_tensor, prepare_frames
 
@@ -88,24 +89,38 @@ class FramesScorer:
     def __init__(self, model) -> None:
         self.model = model
         self._lock = threading.Lock()
-        self._parts: dict[str, tuple[nn.Module, nn.Module | None]] = {}
+        self._heads: dict[str, nn.Module] = {}
+        self._video: dict[str, nn.Module | None] = {}
         self._text: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def spec(self, frames: int | None = None) -> FrameSpec:
         h, w = self.model.video_encoder.frame_size
         return FrameSpec(frames or self.model.cfg.frames, h, w)
 
-    def parts(self, device: torch.device) -> tuple[nn.Module, nn.Module | None]:
-        """(head, video module or None) on `device`: the model's own on CPU, copies elsewhere."""
+    def parts(self, device: torch.device, ort: bool = False
+              ) -> tuple[nn.Module, nn.Module | None]:
+        """(head, video module or None) on `device`. ort: the module whose frame network runs
+        on ONNX Runtime (engine/frames_encode.runs_ort_frames)."""
+        return self.head(device), self.video_module(device, ort)
+
+    def head(self, device: torch.device) -> nn.Module:
+        """The reward head on `device`: the model's own on CPU, a copy elsewhere."""
         key = str(device)
         with self._lock:
-            if key not in self._parts:
-                head, video = self.model.head, device_video_module(self.model.video_encoder)
-                if device.type != "cpu":
-                    head = copy.deepcopy(head).to(device)
-                    video = copy.deepcopy(video).to(device) if video is not None else None
-                self._parts[key] = (head, video)
-            return self._parts[key]
+            if key not in self._heads:
+                head = self.model.head
+                self._heads[key] = head if device.type == "cpu" else copy.deepcopy(head).to(device)
+            return self._heads[key]
+
+    def video_module(self, device: torch.device, ort: bool = False) -> nn.Module | None:
+        key = f"{device}{':ort' if ort else ''}"
+        with self._lock:
+            if key not in self._video:
+                video = device_video_module(self.model.video_encoder, ort=ort)
+                if video is not None and device.type != "cpu":
+                    video = copy.deepcopy(video).to(device)
+                self._video[key] = video
+            return self._video[key]
 
     def text_embeddings(self, prompts: list[str], device, dtype) -> torch.Tensor:
         """Unique prompts -> (P, Dt) on device; embedded once each (RL loops repeat prompts)."""
@@ -129,25 +144,48 @@ class FramesScorer:
 
     def embed(self, prepared: torch.Tensor, opts: ScoreOptions) -> torch.Tensor:
         """(B, N, H, W, 3) 0..255 -> (B, Dv) on the same device."""
-        _, video = self.parts(prepared.device)
         if opts.differentiable:
+            video = self.video_module(prepared.device)
             if video is None:
                 spec = self.model.cfg.video_encoder
                 raise ValueError(f"differentiable=True: video encoder {spec} has no torch "
                                  "module (the default's and clip:/siglip:/xclip: do)")
             return video(prepared, soft=True, temperature=opts.temperature)
-        with torch.no_grad():
-            if video is None or self._exact_host_path(prepared):
-                return self._embed_on_host(prepared)
-            return video(prepared)
+        eight_bit = not prepared.is_floating_point() or bool(
+            torch.equal(prepared, prepared.round()))
+        return self.embed_batch(prepared, eight_bit)
 
-    def _exact_host_path(self, prepared: torch.Tensor) -> bool:
-        """The default's ONNX Runtime on CPU for 8-bit frames: score-dir's own computation."""
-        enc = self.model.video_encoder
-        return (prepared.device.type == "cpu" and getattr(enc, "runtime", "") == "ort"
-                and bool(torch.equal(prepared, prepared.round())))
+    def embed_batch(self, frames: torch.Tensor, eight_bit: bool = True) -> torch.Tensor:
+        """Inference: (B, N, H, W, 3) 0..255 frames (uint8 or float) -> (B, Dv) on their device.
+        eight_bit: the frames hold whole levels (decoded pixels), so the encoder's ONNX Runtime
+        frame network may take them on CPU as score-dir's does."""
+        ort = eight_bit and runs_ort_frames(self.model.video_encoder, frames.device)
+        video = self.video_module(frames.device, ort=ort)
+        with torch.no_grad():
+            if video is None:
+                return self._embed_on_host(frames)
+            return video(frames)
+
+    def embed_clips(self, clips: Sequence, device: torch.device) -> torch.Tensor:
+        """Decoded clips, uint8 (N, H, W, 3) each (host arrays, or tensors on a GPU from DALI),
+        -> (B, Dv) on `device`. Clips of one shape (the usual case: the decoder samples N
+        frames at the encoder's size) go through the encoder in one batch; host frames reach
+        the device through pinned memory (engine/device.to_device)."""
+        if not clips:
+            return torch.zeros((0, self.model.video_encoder.dim), device=device)
+        groups: dict[tuple, list[int]] = {}
+        for i, clip in enumerate(clips):
+            groups.setdefault(tuple(clip.shape), []).append(i)
+        out: list = [None] * len(clips)
+        for rows in groups.values():
+            batch = _stack([clips[i] for i in rows], device)  # (b, N, H, W, 3) uint8
+            vectors = self.embed_batch(batch)  # (b, Dv)
+            for i, vec in zip(rows, vectors, strict=True):
+                out[i] = vec
+        return torch.stack(out)  # (B, Dv)
 
     def _embed_on_host(self, prepared: torch.Tensor) -> torch.Tensor:
+        """An encoder with no torch module: its own encode on host uint8 clips."""
         clips = prepared.detach().round().clamp(0, 255).to("cpu", torch.uint8).numpy()
         vec = self.model.video_encoder.encode(list(clips))  # (B, Dv)
         return torch.from_numpy(vec).to(prepared.device)
@@ -155,7 +193,7 @@ class FramesScorer:
     def head_scores(self, video: torch.Tensor, prompts: list[str], all_pairs: bool,
                     differentiable: bool) -> torch.Tensor:
         """video (B, Dv) -> (B, P, K) with all_pairs, else (B, K) row-aligned."""
-        head, _ = self.parts(video.device)
+        head = self.head(video.device)
         unique = list(dict.fromkeys(prompts))
         text = self.text_embeddings(unique, video.device, torch.float32)  # (U, Dt)
         if differentiable:
@@ -186,6 +224,16 @@ class FramesScorer:
             rows = prompts if opts.all_pairs else prompts[start : start + step]
             out.append(self.head_scores(video, rows, opts.all_pairs, opts.differentiable))
         return named_scores(torch.cat(out))
+
+
+def _stack(clips: list, device: torch.device) -> torch.Tensor:
+    """Clips of one shape -> (b, N, H, W, 3) on `device`: host arrays stacked on the host and
+    copied once (pinned on a GPU), tensors already on a GPU (DALI) stacked there."""
+    from cleverward.engine.device import to_device
+
+    if all(isinstance(c, np.ndarray) for c in clips):
+        return to_device(np.stack(clips), device)
+    return torch.stack([to_device(c, device) for c in clips])
 
 
 def named_scores(scores: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -221,7 +269,7 @@ def score_files(scorer: FramesScorer, paths: Sequence[str], prompts: Sequence[st
 
     def flush() -> None:
         rows = [i for i, _ in held]
-        clips = torch.from_numpy(np.stack([f for _, f in held])).to(device)  # (b, N, H, W, 3)
+        clips = _stack([f for _, f in held], device)  # (b, N, H, W, 3), pinned copy to a GPU
         texts = prompts if opts.all_pairs else [prompts[i] for i in rows]
         got = scorer.score_frames(clips, texts, opts)
         out[rows] = torch.stack(list(got.values()), dim=-1)

@@ -6,7 +6,9 @@ math runs in torch on float (B, N, H, W, 3) frames in 0..255 units (engine/frame
 - ConSE (the default): ImageNet normalisation as mobilenet.preprocess, the MobileNetV2 torch
   twin (engine/encoders/mobilenet_torch.py), ConSE, pooled feature and temporal statistics as
   conse.py. Its hard top-k has no useful gradient; `soft=True` replaces it by a smooth
-  relaxation (`soft_conse_embed`).
+  relaxation (`soft_conse_embed`). Where the encoder runs MobileNetV2 on ONNX Runtime (CPU,
+  8-bit frames: score-dir's default there) only the frame network runs on ORT; ConSE, the
+  pooling and the temporal statistics are the same torch ops on every device.
 - HF towers (clip:, siglip:, xclip:): the tower's normalisation, per-frame features, unit mean
   over frames, as hf_towers.VideoTower.
 
@@ -23,6 +25,7 @@ from torch import nn
 from cleverward.engine.encoders.conse import TEMPORAL_DIM, TORCH_CHUNK
 from cleverward.engine.encoders.mobilenet import IMAGENET_MEAN, IMAGENET_STD
 
+DEVICE_CHUNK = 256  # frames per MobileNetV2 call on a GPU
 DEFAULT_TEMPERATURE = 0.5  # README "Python API": deviation from the hard scores, measured
 
 
@@ -59,13 +62,18 @@ def soft_conse_embed(logits: torch.Tensor, class_emb: torch.Tensor,
     return _unit(w @ class_emb.to(w.dtype))  # (F, D)
 
 
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 frames -> float32; float frames keep their dtype (float64 for gradcheck)."""
+    return x if x.is_floating_point() else x.float()
+
+
 def temporal_stats(frames: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
-    """conse.temporal_stats for a batch: frames (B, N, H, W, 3) 0..255, pooled (B, N, 1280)
-    -> (B, 4): motion, flicker, jerk, feature drift."""
+    """conse.temporal_stats for a batch: frames (B, N, H, W, 3) 0..255 (uint8 or float),
+    pooled (B, N, 1280) -> (B, 4): motion, flicker, jerk, feature drift."""
     b, n = frames.shape[:2]
     if n < 2:
-        return frames.new_zeros(b, TEMPORAL_DIM)
-    gray = frames[:, :, ::4, ::4].mean(dim=-1) / 255.0  # (B, N, H/4, W/4)
+        return pooled.new_zeros(b, TEMPORAL_DIM)
+    gray = _as_float(frames[:, :, ::4, ::4]).mean(dim=-1) / 255.0  # (B, N, H/4, W/4)
     d1 = gray.diff(dim=1)
     motion = d1.abs().mean(dim=(1, 2, 3))
     flicker = gray.mean(dim=(2, 3)).std(dim=1, correction=0)  # numpy's std: population
@@ -75,26 +83,63 @@ def temporal_stats(frames: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
     return torch.stack([motion, flicker, jerk, drift], dim=1)  # (B, 4)
 
 
-class ConSEFrames(nn.Module):
-    """ConSE video embedding from prepared frames: (B, N, 224, 224, 3) 0..255 -> (B, 1668)."""
+def _full_fp32_convolutions(device: torch.device):
+    """cuDNN without TF32 on a GPU (its default rounds convolution inputs to 10 mantissa bits):
+    GPU vectors share the CPU's cache entries (one fingerprint), so they must match them to the
+    ~1e-5 the ORT and torch twins do, not TF32's ~1e-3. A no-op on CPU."""
+    import contextlib
 
-    def __init__(self, net: nn.Module, class_emb: torch.Tensor, top_k: int) -> None:
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                       deterministic=cudnn.deterministic, allow_tf32=False)
+
+
+class ConSEFrames(nn.Module):
+    """ConSE video embedding from prepared frames: (B, N, 224, 224, 3) 0..255 -> (B, 1668).
+
+    net: the MobileNetV2 torch module, or None to run the frame network on ONNX Runtime on the
+    host (`ort_threads`); everything after the frame network is torch on the frames' device."""
+
+    def __init__(self, net: nn.Module | None, class_emb: torch.Tensor, top_k: int,
+                 ort_threads: int = 0) -> None:
         super().__init__()
-        self.net, self.top_k = net, top_k
+        self.net, self.top_k, self.ort_threads = net, top_k, ort_threads
         self.register_buffer("class_emb", class_emb, persistent=False)
         self.register_buffer("mean", torch.from_numpy(IMAGENET_MEAN.copy()), persistent=False)
         self.register_buffer("std", torch.from_numpy(IMAGENET_STD.copy()), persistent=False)
 
+    @property
+    def runs_ort(self) -> bool:
+        return self.net is None
+
     def frame_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(F, H, W, 3) 0..255 -> logits (F, 1000), pooled (F, 1280)."""
+        if self.net is None:
+            return self._ort_frame_features(frames)
         x = frames * (1.0 / 255.0)
         x = ((x - self.mean) / self.std).permute(0, 3, 1, 2)  # (F, 3, H, W), as preprocess
         outs = []
-        # Small channels-last chunks: what conse.frame_features found fastest for eager CPU.
-        for i in range(0, len(x), TORCH_CHUNK):
-            chunk = x[i : i + TORCH_CHUNK].contiguous(memory_format=torch.channels_last)
-            outs.append(frozen_call(self.net, chunk))
+        # Eager CPU: small channels-last chunks (what conse.frame_features found fastest). On a
+        # GPU a chunk must fill the device: 4 frames a call would be launch-bound.
+        step = TORCH_CHUNK if x.device.type == "cpu" else DEVICE_CHUNK
+        with _full_fp32_convolutions(x.device):
+            for i in range(0, len(x), step):
+                chunk = x[i : i + step].contiguous(memory_format=torch.channels_last)
+                outs.append(frozen_call(self.net, chunk))
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+    def _ort_frame_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frame network on ONNX Runtime (host, no gradient): the exact score-dir numbers."""
+        from cleverward.engine.encoders.mobilenet import run_mobilenet
+
+        if frames.requires_grad:
+            raise ValueError("the ONNX Runtime frame network has no gradient; use the torch one")
+        host = frames.detach().cpu().numpy()  # a view on CPU; uint8 stays uint8
+        logits, pooled = run_mobilenet(host, threads=self.ort_threads)
+        return (torch.from_numpy(logits).to(frames.device),  # (F, 1000)
+                torch.from_numpy(pooled).to(frames.device))  # (F, 1280)
 
     def forward(self, frames: torch.Tensor, soft: bool = False,
                 temperature: float = DEFAULT_TEMPERATURE) -> torch.Tensor:
@@ -151,15 +196,25 @@ class _XCLIPVideo(nn.Module):
         return self.model.get_video_features(pixel_values=pixel_values)
 
 
-def device_video_module(encoder) -> nn.Module | None:
+def device_video_module(encoder, ort: bool = False) -> nn.Module | None:
     """The torch module that runs `encoder` on prepared frames, or None if it has none (then
-    frames go to the host and through encoder.encode, without gradients)."""
+    frames go to the host and through encoder.encode, without gradients). ort: the default
+    encoder's frame network on ONNX Runtime (host) instead of its torch twin."""
     from cleverward.engine.encoders.conse import ConSEVideoEncoder
 
     if isinstance(encoder, ConSEVideoEncoder):
         emb = torch.from_numpy(encoder.class_embeddings.copy())  # (1000, 384)
-        return ConSEFrames(encoder._torch_net, emb, encoder.top_k).eval()
+        net = None if ort else encoder._torch_net
+        return ConSEFrames(net, emb, encoder.top_k, ort_threads=encoder.threads).eval()
     tower = getattr(encoder, "tower", None)
     if isinstance(tower, nn.Module) and hasattr(tower, "frame_features"):
         return TowerFrames(tower).eval()
     return None
+
+
+def runs_ort_frames(encoder, device: torch.device) -> bool:
+    """Whether `encoder`'s frame network runs on ONNX Runtime for 8-bit frames on `device`: the
+    default encoder built with runtime='ort' (its spec's default; the onnx backend's), on CPU.
+    The onnxruntime build here has only the CPU provider, so on a GPU the torch twin runs
+    there instead of sending frames back to the host."""
+    return device.type == "cpu" and getattr(encoder, "runtime", "") == "ort"

@@ -111,26 +111,47 @@ class RewardModel:
         """Identifies what produces video embeddings (keys the cache; the head is not part)."""
         return self.video_encoder.fingerprint()
 
-    def encode_videos(self, clips: list[np.ndarray]) -> np.ndarray:
-        return self.video_encoder.encode(clips)
+    def encode_videos(self, clips: list) -> np.ndarray:
+        """Decoded clips, uint8 (N, H, W, 3) each -> float32 (B, Dv) on the host."""
+        return self.embed_clips(clips).float().cpu().numpy()
+
+    def embed_clips(self, clips: list) -> torch.Tensor:
+        """Decoded clips (host arrays, or tensors on the GPU from DALI) -> (B, Dv) on the model's
+        device: every stage of the video encoder runs there (engine/frames_api.embed_clips)."""
+        return self.frames_scorer.embed_clips(clips, self.device)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """-> float32 (P, Dt) on the host (the cache keeps them); encoded on the model's device."""
         return self.text_encoder.encode(texts)
 
-    def score(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
-        """video (B, Dv), text (P, Dt) -> float32 (B, P, K)."""
-        v = torch.from_numpy(np.ascontiguousarray(video, np.float32))
-        t = torch.from_numpy(np.ascontiguousarray(text, np.float32))
-        return self.head.score_matrix(v, t).numpy()
+    def score(self, video, text) -> np.ndarray:
+        """video (B, Dv), text (P, Dt), arrays or tensors -> float32 (B, P, K) on the host. The
+        head runs on the model's device: the fused Triton kernel on CUDA."""
+        from cleverward.engine.device import to_device
+
+        head = self.frames_scorer.head(self.device)
+        v = to_device(np.ascontiguousarray(video, np.float32) if isinstance(video, np.ndarray)
+                      else video.float(), self.device)
+        t = to_device(np.ascontiguousarray(text, np.float32) if isinstance(text, np.ndarray)
+                      else text.float(), self.device)
+        return head.score_matrix(v, t).cpu().numpy()
 
     # -- the Python API on frames in memory (engine/frames_api.py; README "Python API") --------
 
-    device = torch.device("cpu")  # where numpy frames are scored; tensors stay on their own
+    device = torch.device("cpu")  # where every stage after decode runs; see to()
 
     def to(self, device) -> RewardModel:
-        """Score numpy frames on `device` (tensors are scored on the device they are on)."""
-        self.device = torch.device(device)
-        self.frames_scorer.parts(self.device)  # move the head and encoder there now
+        """Run every stage after decode on `device` ("auto", "cpu", "cuda", "cuda:N" or a
+        torch.device): the head, the video encoder's module and the text encoder move there now
+        (the encoders load first where they have not yet). Tensors given to score_frames are
+        scored on the device they are on."""
+        from cleverward.engine.device import resolve_device
+        from cleverward.engine.frames_encode import runs_ort_frames
+
+        self.device = resolve_device(device, option="device")
+        self.text_encoder.to(self.device)
+        self.frames_scorer.parts(self.device, ort=runs_ort_frames(self.video_encoder,
+                                                                  self.device))
         return self
 
     @cached_property
@@ -172,6 +193,7 @@ class CompiledRewardModel(RewardModel):
         self.base, self.backend, self.export_dir = base, parts.backend, parts.export_dir
         self._text, self._head_fn, self._video = parts.text_encoder, parts.head_fn, \
             parts.video_encoder
+        self.device = base.device  # the video encoder runs where the base model's did
 
     @property
     def video_encoder(self):
@@ -181,14 +203,46 @@ class CompiledRewardModel(RewardModel):
     def text_encoder(self):
         return self._text
 
-    def score(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
-        """video (B, Dv), text (P, Dt) -> float32 (B, P, K)."""
+    def score(self, video, text) -> np.ndarray:
+        """video (B, Dv), text (P, Dt), arrays or tensors -> float32 (B, P, K) on the host."""
         if len(video) == 0 or len(text) == 0:
             return np.zeros((len(video), len(text), self.head.cfg.num_scores), np.float32)
-        return self._head_fn(video, text)
+        return self._head_fn(_host(video), _host(text))
+
+    def to(self, device) -> RewardModel:
+        """The video encoder moves to `device`; the compiled text encoder and head stay on
+        their runtime (ONNX Runtime: the host; TensorRT: its engine's GPU)."""
+        from cleverward.engine.device import resolve_device
+        from cleverward.engine.frames_encode import runs_ort_frames
+
+        self.device = resolve_device(device, option="device")
+        self.frames_scorer.parts(self.device, ort=runs_ort_frames(self.video_encoder,
+                                                                  self.device))
+        return self
 
     def with_backend(self, backend: str) -> RewardModel:
         return self.base.with_backend(backend)
+
+
+def load_for_run(name_or_path: str | os.PathLike, backend: str = "auto",
+                 device: str | torch.device | None = "auto") -> RewardModel:
+    """The model a command runs: loaded, its backend chosen for the run's device, every stage
+    after decode placed there. DeviceError (a bad --device) and BackendUnavailable come before
+    any encoder loads."""
+    from cleverward.engine.backends import choose_backend
+    from cleverward.engine.device import resolve_device
+
+    where = resolve_device(device)
+    model = RewardModel.from_pretrained(name_or_path)
+    chosen, _ = choose_backend(backend, model, where)
+    return model.with_backend(chosen).to(where)
+
+
+def _host(x) -> np.ndarray:
+    """A (B, D) array or tensor as a float32 host array (the compiled runtimes take numpy)."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().float().cpu().numpy()
+    return np.ascontiguousarray(x, np.float32)
 
 
 def compile_model(model: RewardModel, backend: str, cache_root: str | os.PathLike | None = None

@@ -26,8 +26,7 @@ from cleverward.engine.config import ScoreConfig
 from cleverward.engine.decode import VIDEO_SUFFIXES
 from cleverward.engine.decode.frames_dir import is_frames_dir
 from cleverward.engine.decode.source import source_problem
-from cleverward.engine.decode_pool import decode_stream
-from cleverward.engine.encode_batch import encode_isolating
+from cleverward.engine.encode_batch import embed_isolating
 from cleverward.engine.output import ReadResult, RowWriter, make_row, read_output
 from cleverward.engine.output_target import owning, resolve_output
 from cleverward.engine.prompts import PromptEntry, parse_prompts
@@ -56,6 +55,7 @@ class ScoreSummary:
     skipped_dirs: int = 0  # dot-folders (.git, .cache, ...) passed over, not walked
     rescored: int = 0  # earlier rows scored again because nothing proved them fresh
     dropped_rows: int = 0  # torn or invalid rows found in the output (their pairs are rescored)
+    pyav_retries: int = 0  # clips the DALI decoder could not decode, decoded by PyAV instead
     warnings: list[str] = field(default_factory=list)  # doubtful acceptances, rescore reasons
     ranking: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     # seconds of the calling thread: plan, text, cached (rows from cached embeddings),
@@ -68,6 +68,7 @@ class ScoreSummary:
                 "resumed": self.resumed, "untouched": self.untouched,
                 "skipped_files": self.skipped_files, "skipped_dirs": self.skipped_dirs,
                 "rescored": self.rescored, "dropped_rows": self.dropped_rows,
+                "pyav_retries": self.pyav_retries,
                 "warnings": self.warnings[:MAX_WARNINGS]}
 
     def warn(self, message: str) -> None:
@@ -162,7 +163,8 @@ class _Scorer:
             self.writer.write(make_row(video, prompt, None, self.model_name, error))
             self.summary.failed += 1
 
-    def score_batch(self, videos: list[str], vectors: np.ndarray) -> None:
+    def score_batch(self, videos: list[str], vectors) -> None:
+        """vectors (B, Dv): host rows from the cache or the encoder's rows on the device."""
         prompts = sorted({p for v in videos for p in self.plan[v]})
         index = {p: i for i, p in enumerate(prompts)}
         text = np.stack([self.text[p] for p in prompts])  # (U, Dt)
@@ -184,8 +186,6 @@ def score_directory(
 ) -> ScoreSummary:
     """Run one score-dir job; rows go to cfg.out as they finish. `progress(n)` per video done.
     `stream`: where rows go when cfg.out is stdout (default sys.stdout)."""
-    from cleverward.engine.model import RewardModel
-
     start = time.perf_counter()
     target = resolve_output(cfg.out)  # a device or FIFO is refused before any work
     root = Path(cfg.videos_dir)
@@ -198,10 +198,9 @@ def score_directory(
         k, n = cfg.shard
         plan = {v: ps for v, ps in plan.items() if shard_of(root / v, n) == k}
     if model is None:
-        from cleverward.engine.backends import choose_backend
+        from cleverward.engine.model import load_for_run
 
-        model = RewardModel.from_pretrained(cfg.model)
-        model = model.with_backend(choose_backend(cfg.backend, model)[0])
+        model = load_for_run(cfg.model, cfg.backend, cfg.device)
     cache = cache or NullCache()
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
     with owning(target):
@@ -295,22 +294,32 @@ def _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, s
 
 
 def _encode_and_score(cfg, model, cache, root, videos, decode_cfg, scorer, progress) -> None:
+    """Decode (engine/dali_stream.open_stream: DALI batches or the PyAV pool), encode on the
+    model's device, score there; only the scores and the vectors the cache keeps reach the
+    host."""
+    import torch
+
+    from cleverward.engine.dali_stream import DecodeCounts, open_stream
+
     batch: list = []
     timings = scorer.summary.timings
+    counts = DecodeCounts()
 
     def flush() -> None:
         mark = time.perf_counter()
-        results = encode_isolating(model, [d.frames for d in batch])
+        results = embed_isolating(model, [d.frames for d in batch])  # rows on the device
         encoded = time.perf_counter()
         timings["encode"] += encoded - mark
         good = [(d, vec) for d, (vec, _) in zip(batch, results, strict=True) if vec is not None]
         for d, (vec, error) in zip(batch, results, strict=True):
             if vec is None:
                 scorer.fail(d.key, error)
-            else:
-                cache.put_video(d.path, vec)
         if good:
-            scorer.score_batch([d.key for d, _ in good], np.stack([v for _, v in good]))
+            vectors = torch.stack([v for _, v in good])  # (G, Dv) on the device
+            host = vectors.float().cpu().numpy()  # what the cache stores, one copy
+            for (d, _), row in zip(good, host, strict=True):
+                cache.put_video(d.path, row)
+            scorer.score_batch([d.key for d, _ in good], vectors)
         if progress:
             progress(len(batch))
         batch.clear()
@@ -321,7 +330,8 @@ def _encode_and_score(cfg, model, cache, root, videos, decode_cfg, scorer, progr
             flush()
 
     items = ((v, str(root / v)) for v in videos)
-    stream = decode_stream(items, decode_cfg, workers=cfg.workers, on_wait=flush_ready)
+    stream = open_stream(items, decode_cfg, cfg.workers, model.device, counts,
+                         on_wait=flush_ready)
     while True:
         mark, busy = time.perf_counter(), timings["encode"] + timings["score"]
         d = next(stream, None)
@@ -342,3 +352,4 @@ def _encode_and_score(cfg, model, cache, root, videos, decode_cfg, scorer, progr
             flush()
     if batch:
         flush()
+    scorer.summary.pyav_retries += counts.pyav_retries

@@ -77,6 +77,7 @@ class IndexConfig:
     hnsw_m: int = 32
     ef_construction: int = 80
     seed: int = 0
+    device: str = "auto"  # where the encoders and the head run (engine/device.resolve_device)
 
     def __post_init__(self) -> None:
         checks = [
@@ -425,13 +426,14 @@ def build_video_index(
 ) -> IndexReport:
     """Embed every video under cfg.videos_dir (through the cache), index the overall
     projections and save the index beside the cache."""
+    from cleverward.engine.device import resolve_device
     from cleverward.engine.model import RewardModel
 
     start = time.perf_counter()
     videos, _ = list_videos(cfg.videos_dir)
     if not videos:
         raise ValueError(f"{cfg.videos_dir}: holds no videos")
-    model = model or RewardModel.from_pretrained(cfg.model)
+    model = model or RewardModel.from_pretrained(cfg.model, device=resolve_device(cfg.device))
     own = cache is None
     cache = open_cache(cfg, model) if own else cache
     try:

@@ -45,3 +45,25 @@ def test_source_tree_shim_imports_the_checkout_not_an_installed_copy(tmp_path):
     files = done.stdout.split()
     assert files == [str(ROOT / "engine" / "dimensions.py"),
                      str(ROOT / "kernels" / "fused_reward.py")]
+
+
+def test_score_dir_part_prepares_the_prompt_vectors_it_needs_and_skips_without_them(tmp_path):
+    """Part (c) on the GPU machine takes the bench prompts' text vectors from the bundle: the
+    file written here holds every bench corpus prompt, as MiniLM embeds it; without the file
+    (or without PyAV) the part is skipped with the reason."""
+    import numpy as np
+
+    from cleverward.benchmarks import gpu_score_dir
+    from cleverward.benchmarks.corpus import clip_prompt
+    from cleverward.engine.encoders.minilm import MiniLMTextEncoder
+
+    path = gpu_score_dir.prepare(tmp_path / gpu_score_dir.PROMPTS_FILE)
+    texts = gpu_score_dir.PreparedTexts(path)
+    wanted = [clip_prompt(0, i) for i in range(max(gpu_score_dir.CORPUS.values()))]
+    got = texts.get_texts(wanted)
+    assert all(v is not None for v in got)
+    np.testing.assert_allclose(np.stack(got), MiniLMTextEncoder().encode(wanted), atol=1e-6)
+    assert texts.get_texts(["a prompt nobody prepared"]) == [None]
+    assert texts.get_video("x.mp4") is None
+    reason = gpu_score_dir.run(tmp_path / "no-bundle-here")
+    assert isinstance(reason, str) and reason.startswith("skipped: no prepared prompt vectors")

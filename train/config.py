@@ -67,6 +67,7 @@ class TrainConfig:
     resume: bool = True  # continue from <state_dir>/deepspeed/ when a run stopped midway
     state_dir: str | None = None  # training state (DeepSpeed's pickles); None: <out>.state
     quiet: bool = False
+    device: str = "auto"  # the embedding step's (engine/device.resolve_device; LOCAL_RANK's GPU)
 
     def __post_init__(self) -> None:
         _check(bool(self.pairs), "pairs", "name a pairs file")

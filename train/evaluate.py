@@ -71,6 +71,7 @@ class EvalConfig:
     cache_dir: str | None = None
     use_cache: bool = True
     workers: int = 2
+    device: str = "auto"  # where the encoders and the head run (engine/device.resolve_device)
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.scores is None):
@@ -117,10 +118,11 @@ def _missing_hint(cfg: EvalConfig, errors: dict[str, str]) -> str | None:
 
 
 def _model_rewards(cfg: EvalConfig, rows: list[dict]) -> list[Rewards]:
+    from cleverward.engine.device import resolve_device
     from cleverward.engine.embedding_cache import open_cache
     from cleverward.engine.model import RewardModel
 
-    model = RewardModel.from_pretrained(cfg.model)
+    model = RewardModel.from_pretrained(cfg.model, device=resolve_device(cfg.device))
     frames = cfg.frames or model.cfg.frames
     cache = open_cache(SimpleNamespace(cache_dir=cfg.cache_dir, use_cache=cfg.use_cache,
                                        frames=frames, decoder=cfg.decoder), model)
@@ -132,8 +134,9 @@ def _model_rewards(cfg: EvalConfig, rows: list[dict]) -> list[Rewards]:
         cache.close()
     with torch.inference_mode():
         # (Nv, K, E) and (Np, K, E): every video and prompt projected once, then gathered
-        pv = model.head.project_video(data.video)
-        pt = model.head.project_text(data.text)
+        head = model.frames_scorer.head(model.device)  # the head on the run's device
+        pv = head.project_video(data.video.to(model.device)).cpu()
+        pt = head.project_text(data.text.to(model.device)).cpu()
         k = data.dim
         r_c = (pv[data.chosen, k] * pt[data.prompt, k]).sum(-1)  # (R,)
         r_r = (pv[data.rejected, k] * pt[data.prompt, k]).sum(-1)

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from cleverward.engine.checkpoint import CheckpointConfig
+from cleverward.engine.device import resolve_device
 from cleverward.engine.embedding_cache import open_cache
 from cleverward.engine.model import RewardModel
 from cleverward.train.config import TrainConfig
@@ -277,7 +278,7 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
     rows = read_pairs(cfg.pairs)
     if not rows:
         raise ValueError(f"{cfg.pairs}: no pairs to train on")
-    model = RewardModel.from_pretrained(cfg.init_model)
+    model = RewardModel.from_pretrained(cfg.init_model, device=resolve_device(cfg.device))
     init_cfg = model.cfg
     torch.manual_seed(cfg.seed)
     if ensure_process_group_env():

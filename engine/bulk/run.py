@@ -51,6 +51,7 @@ class BulkConfig:
     encode_actors: int = 0  # 0: one per GPU, else one
     encode_cpus: float = 1.0
     batch_size: int = 8
+    device: str = "auto"  # each encoder actor's (engine/device.resolve_device, in its process)
 
     def __post_init__(self) -> None:
         checks = [
@@ -99,18 +100,19 @@ def _stage_config(cfg: BulkConfig, model, backend: str) -> StageConfig:
     video_ns, text_ns = namespaces_for(model, cfg.frames, cfg.decoder)
     cache = str(cache_root(cfg.cache_dir)) if cfg.use_cache else None
     return StageConfig(model=cfg.model, backend=backend, frames=cfg.frames, decoder=cfg.decoder,
-                       cache_dir=cache, video_ns=video_ns, text_ns=text_ns)
+                       cache_dir=cache, video_ns=video_ns, text_ns=text_ns, device=cfg.device)
 
 
 def run_bulk(cfg: BulkConfig, progress: Callable[[int], None] | None = None) -> BulkSummary:
     """Plan (or reuse the plan), run the unfinished partitions, commit each when complete."""
     from cleverward.engine.backends import choose_backend
+    from cleverward.engine.device import resolve_device
     from cleverward.engine.model import RewardModel
     from cleverward.engine.run_record import model_identity
 
     start = time.perf_counter()
     model = RewardModel.from_pretrained(cfg.model)
-    backend = choose_backend(cfg.backend, model)[0]
+    backend = choose_backend(cfg.backend, model, resolve_device(cfg.device))[0]
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
     identity = {"model": model.identity, **model_identity(model, decode_cfg)}
     plan = make_plan(cfg.manifest, cfg.out, identity, cfg.partitions, cfg.root, cfg.overwrite)

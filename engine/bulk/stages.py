@@ -39,6 +39,7 @@ class StageConfig:
     cache_dir: str | None  # None: no cache
     video_ns: object = None  # embedding_cache.Namespace of the video vectors
     text_ns: object = None
+    device: str = "auto"  # resolved in the encoder's own process (Ray gives it its GPU)
 
 
 class _ThreadCache:
@@ -131,14 +132,14 @@ class DecodeStage:
                 "error": np.array(errors, dtype=object)}
 
     def one(self, video: str) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
-        from cleverward.engine.decode_pool import _decode_one
+        from cleverward.engine.decode_pool import decode_one
 
         try:
             with _Fetched(video) as path:
                 vector = self.cache.get().get_video(path)
                 if vector is not None:
                     return None, vector, None
-                decoded = _decode_one(video, path, self.decode_cfg, single_threaded=True)
+                decoded = decode_one(video, path, self.decode_cfg, single_threaded=True)
         except OSError as exc:
             return None, None, f"cannot read {video}: {exc.strerror or exc}"
         if decoded.error is not None:
@@ -164,7 +165,7 @@ class EncodeStage:
 
         self.cfg = cfg
         model = RewardModel.from_pretrained(cfg.model)
-        self.model = model.with_backend(cfg.backend)
+        self.model = model.with_backend(cfg.backend).to(cfg.device)
         self.cache = _ThreadCache(cfg, video=True, text=True)
         self.texts: dict[str, np.ndarray] = {}
 

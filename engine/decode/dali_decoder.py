@@ -229,10 +229,12 @@ class DALIDecoder:
 
     name = "dali"
 
-    def __init__(self, device: str | None = None, num_threads: int = 2) -> None:
+    def __init__(self, device: str | None = None, num_threads: int = 2,
+                 gpu: int | None = None) -> None:
         if device not in (None, "cpu", "mixed"):
             raise ValueError(f"device: must be 'cpu', 'mixed' or None, got {device!r}")
         self._device = device
+        self._gpu = gpu  # the run's GPU for "mixed"; None: environment.default_device's
         self._pool = _PipelinePool(num_threads)
         self._lock = threading.Lock()
         self._stats = {"clips": 0, "pipeline_runs": 0, "pyav_retries": 0}
@@ -251,6 +253,8 @@ class DALIDecoder:
         """The run's GPU (environment.default_device: LOCAL_RANK's) for "mixed", else None."""
         if self.device != "mixed":
             return None
+        if self._gpu is not None:
+            return self._gpu
         from cleverward.engine.environment import default_device
 
         return default_device().index or 0
@@ -425,17 +429,21 @@ class DALIDecoder:
         }
 
 
-_DECODER: DALIDecoder | None = None
+_DECODERS: dict[tuple[str | None, int | None], DALIDecoder] = {}
 _DECODER_LOCK = threading.Lock()
 
 
-def get_decoder() -> DALIDecoder | None:
-    """The shared DALI decoder, or None where nvidia-dali is not installed (checked without
-    importing it; a broken install shows up as can_decode False / a DecodeError instead)."""
-    global _DECODER
+def get_decoder(device=None) -> DALIDecoder | None:
+    """The shared DALI decoder for a run's device (a torch.device: "mixed" on its GPU for cuda,
+    "cpu" for cpu; None: "mixed" where CUDA is visible), or None where nvidia-dali is not
+    installed (checked without importing it; a broken install shows up as can_decode False / a
+    DecodeError instead)."""
     if not dali_installed():
         return None
+    key: tuple[str | None, int | None] = (None, None)
+    if device is not None:
+        key = ("mixed", device.index or 0) if device.type == "cuda" else ("cpu", None)
     with _DECODER_LOCK:
-        if _DECODER is None:
-            _DECODER = DALIDecoder()
-        return _DECODER
+        if key not in _DECODERS:
+            _DECODERS[key] = DALIDecoder(device=key[0], gpu=key[1])
+        return _DECODERS[key]

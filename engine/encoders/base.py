@@ -36,6 +36,12 @@ class VideoEncoder(ABC):
 class TextEncoder(ABC):
     name: str
     dim: int
+    device: str = "cpu"  # where encode runs (RewardModel.to sets it); vectors return to the host
+
+    def to(self, device) -> TextEncoder:
+        """Run encode on `device` from the next call on."""
+        self.device = str(device)
+        return self
 
     @abstractmethod
     def encode(self, texts: list[str]) -> np.ndarray:

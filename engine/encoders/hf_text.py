@@ -33,6 +33,11 @@ from cleverward.engine.encoders.hf_towers import (
 from cleverward.engine.encoders.registry import register_text_encoder
 
 
+def _device_of(module: torch.nn.Module) -> torch.device:
+    """Where a tower's weights are: encode runs there (training may have moved it)."""
+    return next(module.parameters()).device
+
+
 class HFTextEncoder(TextEncoder):
     def __init__(self, kind: str, location: str | None, batch_size: int = 64) -> None:
         self.kind = kind
@@ -44,7 +49,15 @@ class HFTextEncoder(TextEncoder):
     @cached_property
     def tower(self) -> TextTower:
         """The trainable module: input_ids, attention_mask (B, S) -> unit (B, dim)."""
-        return TextTower(load_tower(self.kind, self.path, "text"), self.kind).eval()
+        tower = TextTower(load_tower(self.kind, self.path, "text"), self.kind).eval()
+        return tower.to(self.device)
+
+    def to(self, device) -> HFTextEncoder:
+        """Run on `device`: the tower moves now if loaded, else it loads there."""
+        self.device = str(device)
+        if "tower" in self.__dict__:
+            self.tower.to(self.device)
+        return self
 
     @cached_property
     def tokenizer(self):
@@ -91,10 +104,12 @@ class HFTextEncoder(TextEncoder):
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         out = []
+        tower, device = self.tower, _device_of(self.tower)
         with torch.inference_mode():
             for i in range(0, len(texts), self.batch_size):
-                out.append(self.tower(*self.tokenize(texts[i : i + self.batch_size])))
-        return torch.cat(out).numpy().astype(np.float32)  # (B, dim)
+                ids, mask = self.tokenize(texts[i : i + self.batch_size])
+                out.append(tower(ids.to(device), mask.to(device)))
+        return torch.cat(out).float().cpu().numpy()  # (B, dim): the host keeps text vectors
 
     def torch_module(self):
         """forward(input_ids, attention_mask) -> unit (B, D) (the ONNX export contract)."""
@@ -236,7 +251,15 @@ class PooledTextEncoder(TextEncoder):
         cls = transformers.T5EncoderModel if self.kind == "t5" else transformers.AutoModel
         model = cls.from_pretrained(str(self.model_path), dtype=torch.float32,
                                     use_safetensors=True)
-        return PooledTextTower(model, self.pooling, decoder=self.kind == "lm").eval()
+        tower = PooledTextTower(model, self.pooling, decoder=self.kind == "lm").eval()
+        return tower.to(self.device)
+
+    def to(self, device) -> PooledTextEncoder:
+        """Run on `device`: the tower moves now if loaded, else it loads there."""
+        self.device = str(device)
+        if "tower" in self.__dict__:
+            self.tower.to(self.device)
+        return self
 
     @cached_property
     def tokenizer(self):
@@ -274,10 +297,12 @@ class PooledTextEncoder(TextEncoder):
             return np.zeros((0, self.dim), np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # less padding
         out = np.zeros((len(texts), self.dim), np.float32)
+        tower, device = self.tower, _device_of(self.tower)
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                out[idx] = self.tower(*self.tokenize([texts[i] for i in idx])).numpy()
+                ids, mask = self.tokenize([texts[i] for i in idx])
+                out[idx] = tower(ids.to(device), mask.to(device)).float().cpu().numpy()
         return out  # (B, dim)
 
     def torch_module(self):

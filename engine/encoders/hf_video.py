@@ -71,11 +71,16 @@ class HFVideoEncoder(VideoEncoder):
     def encode(self, clips: list[np.ndarray]) -> np.ndarray:
         if not clips:
             return np.zeros((0, self.dim), np.float32)
-        out = []
+        out = np.zeros((len(clips), self.dim), np.float32)
+        groups: dict[tuple, list[int]] = {}
+        for i, clip in enumerate(clips):  # clips of one shape share a tower call
+            groups.setdefault(tuple(clip.shape), []).append(i)
+        device = next(self.tower.parameters()).device
         with torch.inference_mode():
-            for clip in clips:  # clips may differ in frame count: one tower call each
-                out.append(self.tower(torch.from_numpy(np.ascontiguousarray(clip))[None]))
-        return torch.cat(out).numpy().astype(np.float32)  # (B, dim)
+            for rows in groups.values():
+                batch = torch.from_numpy(np.stack([clips[i] for i in rows])).to(device)
+                out[rows] = self.tower(batch).float().cpu().numpy()  # (b, dim)
+        return out  # (B, dim)
 
     def torch_module(self):
         """pixel_values (N, 3, H, W), normalised -> (N, D) (the ONNX export contract)."""

@@ -32,8 +32,14 @@ class MiniLMTextEncoder(TextEncoder):
     dim = 384
 
     def __init__(self, path: str | Path | None = None, batch_size: int = 64) -> None:
-        self.path = Path(path) if path else minilm_path()
+        self._path = Path(path) if path else None
         self.batch_size = batch_size
+
+    @property
+    def path(self) -> Path:
+        """The model folder: the package's is looked up when first needed, so a run whose
+        prompts all come from the cache needs no MiniLM package (the GPU check's)."""
+        return self._path or minilm_path()
 
     @cached_property
     def _model(self):
@@ -45,8 +51,15 @@ class MiniLMTextEncoder(TextEncoder):
         hf_logging.disable_progress_bar()
 
         # safetensors only, as every tower here: a .bin beside it is never unpickled
-        return SentenceTransformer(str(self.path), device="cpu",
+        return SentenceTransformer(str(self.path), device=self.device,
                                    model_kwargs={"use_safetensors": True})
+
+    def to(self, device) -> MiniLMTextEncoder:
+        """Run on `device` (the model moves now if it is loaded, else loads there)."""
+        self.device = str(device)
+        if "_model" in self.__dict__:
+            self._model.to(self.device)
+        return self
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -168,9 +168,11 @@ def load_model(cfg: ServeConfig):
     """The model on its device, warmed up (encoders loaded, first batch run) before serving."""
     import numpy as np
 
+    from cleverward.engine.device import resolve_device
     from cleverward.engine.model import RewardModel
 
-    model = RewardModel.from_pretrained(cfg.model, device=cfg.device)
+    device = resolve_device(cfg.device)  # a GPU this machine lacks: the error names --device
+    model = RewardModel.from_pretrained(cfg.model, device=device)
     h, w = model.video_encoder.frame_size
     model.score_frames(np.zeros((1, model.cfg.frames, h, w, 3), np.uint8), ["warm-up"])
     return model

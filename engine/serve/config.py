@@ -19,7 +19,7 @@ class ServeConfig:
     host: str = "127.0.0.1"  # loopback unless told otherwise
     port: int = 8000
     token_file: str | None = None  # bearer token; then every route but /healthz needs it
-    device: str = "cpu"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (engine/device.resolve_device)
     max_batch: int = 16  # clips per model call, across requests
     max_wait_ms: float = 10.0  # how long the first request of a batch waits for company
     max_queue: int = 64  # requests waiting for the model; beyond: 503 + Retry-After

@@ -84,7 +84,7 @@ def test_one_ascent_step_raises_a_tower_reward_and_leaves_the_weights_alone(tiny
 
 def test_differentiable_needs_a_torch_video_encoder(tiny_model, monkeypatch):
     scorer = tiny_model.frames_scorer
-    monkeypatch.setattr(scorer, "_parts", {"cpu": (tiny_model.head, None)})
+    monkeypatch.setattr(scorer, "_video", {"cpu": None})  # an encoder with no torch module
     with pytest.raises(ValueError, match="differentiable=True: video encoder clip:.*torch"):
         tiny_model.score_frames(torch.rand(1, 4, 32, 32, 3), ["car"], differentiable=True)
 
