@@ -8,8 +8,14 @@ summary says why:
 - a missing, truncated or garbled record (the output has rows): every row of the plan's videos;
 - a video whose file changed: every row of that video for this model, whatever the prompt (a
   run with another prompts file must not leave the old prompt's stale score behind);
-- a row that is torn or not a valid score row (dropped by the reader).
-Rows of videos outside the plan, and of other models, are kept untouched.
+- a row that is torn or not a valid score row (skipped by every reader).
+Rows of videos outside the plan, and of other models, are kept untouched: never rewritten, never
+held in memory (resume streams the output and keeps only the rows of this run's videos).
+
+The output is only appended to, so a pair may have several rows: the last one counts (readers
+return it). A stale score is withdrawn by appending an error row for its pair (SUPERSEDED)
+before the record that says the video changed is saved, so a run killed before the rescore
+leaves no stale score standing; the rescore's row supersedes that error row in turn.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from cleverward.engine.embedding_cache import file_signature
 from cleverward.engine.output import ReadResult
 
 RUN_RECORD_SUFFIX = ".cwrun.json"
+SUPERSEDED = ("earlier score withdrawn: the video file or the model changed since it was "
+              "scored; a later row for this pair replaces this one")
 RECORD_VERSION = 1
 
 
@@ -93,46 +101,60 @@ def signature(path: Path) -> list[int] | None:
 
 @dataclass
 class Resumed:
-    rows: list[dict]  # every row the output keeps, in file order
-    kept: list[dict]  # of those, the rows of this run's plan (not scored again)
+    kept: list[tuple[str, str, float]]  # (video, prompt, score) of this plan's pairs, not redone
     record: dict  # the run record once this run's rows are in
+    untouched: int = 0  # rows left as they are that are not this run's pairs
     stale: int = 0  # good rows scored again because nothing proved them fresh
     dropped: int = 0  # torn or invalid rows the reader left out
     reasons: list[str] = field(default_factory=list)  # why rows are scored again (summary)
+    superseded: list[tuple[str, str]] = field(default_factory=list)  # (video, prompt) whose
+    # last row holds a score that is stale: an error row withdraws it before the record is saved
 
 
-def resume(model_name: str, plan: dict[str, list[str]], root: Path, identity: dict,
+def resume(model_name: str, plan: dict[str, list[str]], root, identity: dict,
            read: ReadResult, record: dict | None, record_problem: str | None) -> Resumed:
-    """Split an earlier output's rows (`read`) against this run's plan, which is edited in place:
-    pairs proven fresh leave it, stale rows of other prompts join it."""
+    """Split an earlier output's rows (`read.rows`, any iterable, read once in file order)
+    against this run's plan, which is edited in place: pairs proven fresh leave it, stale rows
+    of other prompts join it. `root`: the videos' folder, or a function from a row's video to
+    its path.
+
+    Memory: only the rows of this model and of the plan's videos are looked at past their
+    model and video, and they are held as (video, prompt) -> score of the last such row (a
+    later row supersedes an earlier one); every other row is counted and let go."""
+    locate = root if callable(root) else Path(root).__truediv__
     models = dict(record["models"]) if record else {}
     mine = models.get(model_name) or {}
     same = mine.get("identity") == identity and isinstance(mine.get("videos"), dict)
     before = mine["videos"] if same else {}
-    sigs = {v: signature(root / v) for v in plan}
+    sigs = {v: signature(locate(v)) for v in plan}
 
     def proven(video: str) -> list:
         seen = before.get(video)
         ok = isinstance(seen, dict) and sigs[video] is not None and seen.get("sig") == sigs[video]
         return list(seen.get("prompts") or []) if ok else []
 
-    fresh = {v: set(proven(v)) for v in plan}
-    out, kept, done, stale = [], [], set(), 0
+    last: dict[tuple[str, str], float | None] = {}
+    untouched = 0
     for row in read.rows:
-        video, prompt = row["video"], row["prompt"]
-        if row["model"] != model_name or video not in plan:
-            out.append(row)
-        elif (video, prompt) in done:
-            continue  # a duplicate of a row kept already
-        elif row["score"] is not None and prompt in fresh[video]:
-            out.append(row)
-            done.add((video, prompt))
-            if prompt in plan[video]:
-                kept.append(row)
+        if row["model"] != model_name or row["video"] not in plan:
+            untouched += 1
         else:
-            stale += row["score"] is not None
-            if prompt not in plan[video]:
-                plan[video].append(prompt)  # its video changed (or is unproven): score it again
+            last[row["video"], row["prompt"]] = row["score"]
+    fresh = {v: set(proven(v)) for v in plan}
+    kept, done, stale, superseded = [], [], 0, []
+    for (video, prompt), score in last.items():
+        if score is not None and prompt in fresh[video]:
+            done.append((video, prompt))
+            if prompt in plan[video]:
+                kept.append((video, prompt, score))
+            else:
+                untouched += 1
+            continue
+        if score is not None:
+            stale += 1
+            superseded.append((video, prompt))
+        if prompt not in plan[video]:
+            plan[video].append(prompt)  # its video changed (or is unproven): score it again
     reasons = _reasons(read, record_problem, stale)
     videos = {v: seen for v, seen in before.items() if v not in plan}
     for v, ps in plan.items():
@@ -144,16 +166,17 @@ def resume(model_name: str, plan: dict[str, list[str]], root: Path, identity: di
             plan[video].remove(prompt)
     for video in [v for v, ps in plan.items() if not ps]:
         del plan[video]
-    return Resumed(out, kept, {"version": RECORD_VERSION, "models": models}, stale,
-                   read.dropped, reasons)
+    return Resumed(kept, {"version": RECORD_VERSION, "models": models}, untouched, stale,
+                   read.dropped, reasons, superseded)
 
 
 def _reasons(read: ReadResult, record_problem: str | None, stale: int) -> list[str]:
     reasons = []
     if read.dropped:
-        reasons.append(f"{read.dropped} torn or invalid row(s) dropped from the output and "
-                       f"scored again (first: {read.problems[0]})")
-    if stale and record_problem and read.rows:
+        reasons.append(f"{read.dropped} torn or invalid row(s) in the output skipped (readers "
+                       f"skip them; a pair with no valid row is scored again; first: "
+                       f"{read.problems[0]})")
+    if stale and record_problem:
         reasons.append(f"{record_problem}: {stale} earlier row(s) could not be proven fresh "
                        "and were scored again")
     elif stale:
