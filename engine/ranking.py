@@ -53,6 +53,8 @@ class Ranking:
         """(rank, score, video) from best to worst; None marks the gap between the best and the
         worst when more than 2 x top videos were ranked."""
         entry = self._prompts[prompt]
+        if not self.top:
+            return []
         best = [(s, v) for s, _, v in sorted(entry.best, key=lambda t: (-t[0], -t[1]))]
         worst = [(-s, v) for s, _, v in sorted(entry.worst, key=lambda t: (t[0], t[1]))]
         n, k = entry.count, self.top

@@ -169,14 +169,15 @@ def test_signature_of_file_folder_and_unreadable(root):
 # --- resume ----------------------------------------------------------------------------------
 
 def test_fresh_rows_are_kept_and_leave_the_plan(root):
-    """Same identity, same signature, prompt listed: the row is kept (rows and kept), its pair
-    leaves the plan (a.mp4 then has no prompts: removed), nothing is stale, no reasons; the
-    record keeps a.mp4 with its signature now and prompts ['p1']."""
+    """Same identity, same signature, prompt listed: the row is kept (its pair and score in
+    kept, nothing withdrawn), its pair leaves the plan (a.mp4 then has no prompts: removed),
+    nothing is stale, no reasons; the record keeps a.mp4 with its signature now and prompts
+    ['p1']."""
     rec = _record({"a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]}})
     plan = {"a.mp4": ["p1"]}
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1")]), rec, None)
     assert plan == {}
-    assert r.rows == [_row("a.mp4", "p1")] and r.kept == [_row("a.mp4", "p1")]
+    assert r.kept == [("a.mp4", "p1", 1.0)] and (r.untouched, r.superseded) == (0, [])
     assert (r.stale, r.dropped, r.reasons) == (0, 0, [])
     assert r.record == {"version": 1, "models": {"m": {"identity": ID, "videos": {
         "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]}}}}}
@@ -184,8 +185,8 @@ def test_fresh_rows_are_kept_and_leave_the_plan(root):
 
 def test_changed_video_rescores_every_prompt_of_it(root):
     """a.mp4's recorded signature [999, 1] is not its signature now: its p0 row (another prompt
-    than this run's p1) is stale, dropped from the rows and p0 joins the plan after p1; b.mp4 is
-    still fresh. stale 1, the 'video file changed' reason; the record lists a.mp4 with the new
+    than this run's p1) is stale: withdrawn (superseded) and p0 joins the plan after p1; b.mp4
+    is still fresh. stale 1, the 'video file changed' reason; the record lists a.mp4 with the new
     signature and prompts ['p1', 'p0'] (nothing proven before: just the plan's)."""
     rec = _record({"a.mp4": {"sig": [999, 1], "prompts": ["p0"]},
                    "b.mp4": {"sig": _sig(root / "b.mp4"), "prompts": ["p1"]}})
@@ -193,8 +194,8 @@ def test_changed_video_rescores_every_prompt_of_it(root):
     rows = [_row("a.mp4", "p0", 2.0), _row("b.mp4", "p1", 3.0)]
     r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
     assert plan == {"a.mp4": ["p1", "p0"]}
-    assert r.rows == [_row("b.mp4", "p1", 3.0)] and r.kept == [_row("b.mp4", "p1", 3.0)]
-    assert (r.stale, r.reasons) == (1, [CHANGED])
+    assert r.kept == [("b.mp4", "p1", 3.0)] and r.superseded == [("a.mp4", "p0")]
+    assert (r.stale, r.reasons, r.untouched) == (1, [CHANGED], 0)
     assert r.record["models"]["m"]["videos"] == {
         "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1", "p0"]},
         "b.mp4": {"sig": _sig(root / "b.mp4"), "prompts": ["p1"]}}
@@ -217,20 +218,21 @@ def test_other_identity_or_bad_entry_proves_nothing(root, mine):
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1")]),
                {"models": {"m": mine}}, None)
     assert plan == {"a.mp4": ["p1"]}
-    assert (r.rows, r.kept, r.stale, r.reasons) == ([], [], 1, [CHANGED])
+    assert (r.kept, r.superseded, r.stale, r.reasons) == ([], [("a.mp4", "p1")], 1, [CHANGED])
     assert r.record["models"]["m"] == {"identity": ID,
                                        "videos": {"a.mp4": {"sig": sig, "prompts": ["p1"]}}}
 
 
 def test_no_record_names_the_problem(root):
     """No record and rows present: every row of the plan is stale; the reason starts with the
-    record problem. A row with no score (a failure) is rescored but not counted stale."""
+    record problem. A row with no score (a failure) is rescored but not counted stale, and has
+    no score to withdraw."""
     plan = {"a.mp4": ["p1"], "b.mp4": ["p1"]}
     rows = [_row("a.mp4", "p1"), _row("b.mp4", "p1", None)]
     problem = "no run record s.jsonl.cwrun.json beside the output"
     r = resume("m", plan, root, ID, ReadResult(rows=rows), None, problem)
     assert plan == {"a.mp4": ["p1"], "b.mp4": ["p1"]}
-    assert (r.rows, r.kept, r.stale) == ([], [], 1)
+    assert (r.kept, r.superseded, r.stale) == ([], [("a.mp4", "p1")], 1)
     assert r.reasons == [f"{problem}: 1 earlier row(s) could not be proven fresh and were "
                          "scored again"]
     assert r.record == {"version": 1, "models": {"m": {"identity": ID, "videos": {
@@ -245,13 +247,13 @@ def test_problem_without_stale_rows_gives_no_reason(root):
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1", None)]), None, "bad")
     assert (r.stale, r.reasons) == (0, [])
     r = resume("m", {"a.mp4": ["p1"]}, root, ID, ReadResult(), None, "bad")
-    assert (r.stale, r.reasons, r.rows) == (0, [], [])
+    assert (r.stale, r.reasons, r.untouched, r.superseded) == (0, [], 0, [])
 
 
 def test_rows_outside_the_plan_and_other_models_are_kept_untouched(root):
-    """Other model's row, and this model's row of c.mp4 (not in the plan), stay in file order;
-    they are not 'kept' (not this run's pairs) and the record keeps model 'n' and c.mp4's
-    earlier entry as they were; the input record itself is not edited."""
+    """Other model's row, and this model's row of c.mp4 (not in the plan), are counted as
+    untouched (2) and let go; they are not 'kept' (not this run's pairs) and the record keeps
+    model 'n' and c.mp4's earlier entry as they were; the input record itself is not edited."""
     c_entry = {"sig": [7, 7], "prompts": ["p9"]}
     rec = _record({"c.mp4": c_entry}, n={"identity": {"x": 1}, "videos": {}})
     before = copy.deepcopy(rec)
@@ -259,24 +261,26 @@ def test_rows_outside_the_plan_and_other_models_are_kept_untouched(root):
     rows = [_row("a.mp4", "p1", 1.0, model="n"), _row("c.mp4", "p9", 4.0)]
     r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
     assert rec == before
-    assert (r.rows, r.kept, r.stale, r.reasons, plan) == (rows, [], 0, [], {"a.mp4": ["p1"]})
+    assert (r.untouched, r.kept, r.stale, r.reasons, plan) == (2, [], 0, [], {"a.mp4": ["p1"]})
+    assert r.superseded == []
     assert r.record["models"]["n"] == {"identity": {"x": 1}, "videos": {}}
     assert r.record["models"]["m"]["videos"] == {
         "c.mp4": c_entry, "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]}}
 
 
 def test_duplicates_and_fresh_prompts_outside_this_run(root):
-    """Record proves p0 and p1 for a.mp4; the plan asks p1 and p2. The p0 row is kept in the
-    output but is not one of this run's pairs (not in kept); the second p1 row is a duplicate
-    and dropped, and the reading goes on past it (model n's row after it stays); p2 has no row
-    and stays in the plan; the record lists ['p0', 'p1', 'p2']."""
+    """Record proves p0 and p1 for a.mp4; the plan asks p1 and p2. The p0 row stays in the
+    output but is not one of this run's pairs (untouched, not in kept); of the two p1 rows the
+    last one (9.0) is the pair's score (a later row supersedes), and the reading goes on past it
+    (model n's row after it is untouched too); p2 has no row and stays in the plan; the record
+    lists ['p0', 'p1', 'p2']."""
     sig = _sig(root / "a.mp4")
     rec = _record({"a.mp4": {"sig": sig, "prompts": ["p0", "p1"]}})
     plan = {"a.mp4": ["p1", "p2"]}
     rows = [_row("a.mp4", "p0", 0.5), _row("a.mp4", "p1", 1.0), _row("a.mp4", "p1", 9.0),
             _row("a.mp4", "p1", 2.0, model="n")]
     r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
-    assert r.rows == [rows[0], rows[1], rows[3]] and r.kept == [rows[1]]
+    assert r.kept == [("a.mp4", "p1", 9.0)] and (r.untouched, r.superseded) == (2, [])
     assert (plan, r.stale) == ({"a.mp4": ["p2"]}, 0)
     assert r.record["models"]["m"]["videos"] == {"a.mp4": {"sig": sig,
                                                            "prompts": ["p0", "p1", "p2"]}}
@@ -289,7 +293,8 @@ def test_failure_row_of_a_proven_prompt_is_rescored(root):
     rec = _record({"a.mp4": {"sig": sig, "prompts": ["p0"]}})
     plan = {"a.mp4": ["p1"]}
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p0", None)]), rec, None)
-    assert (r.rows, r.kept, r.stale, plan) == ([], [], 0, {"a.mp4": ["p1", "p0"]})
+    assert (r.untouched, r.kept, r.stale, plan) == (0, [], 0, {"a.mp4": ["p1", "p0"]})
+    assert r.superseded == []
     assert r.record["models"]["m"]["videos"]["a.mp4"]["prompts"] == ["p0", "p1"]
 
 
@@ -302,7 +307,7 @@ def test_unreadable_video_or_bad_entry_is_never_fresh(root, seen):
     plan = {"gone.mp4": ["p1"]}
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("gone.mp4", "p1")]),
                _record({"gone.mp4": seen}), None)
-    assert (r.rows, r.stale, plan) == ([], 1, {"gone.mp4": ["p1"]})
+    assert (r.superseded, r.stale, plan) == ([("gone.mp4", "p1")], 1, {"gone.mp4": ["p1"]})
     assert r.record["models"]["m"]["videos"] == {"gone.mp4": {"sig": None, "prompts": ["p1"]}}
 
 
@@ -311,16 +316,42 @@ def test_entry_without_prompts_proves_none(root):
     rec = _record({"a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": None}})
     plan = {"a.mp4": ["p1"]}
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1")]), rec, None)
-    assert (r.rows, r.stale, plan) == ([], 1, {"a.mp4": ["p1"]})
+    assert (r.superseded, r.stale, plan) == ([("a.mp4", "p1")], 1, {"a.mp4": ["p1"]})
 
 
 def test_dropped_rows_are_reported_with_the_first_problem(root):
     """read.dropped 2 with problems ['s.jsonl:3: torn', ...] -> Resumed.dropped 2 and the reason
-    '2 torn or invalid row(s) dropped from the output and scored again (first: s.jsonl:3:
-    torn)', before the stale reason."""
+    naming the count and the first problem, before the stale reason."""
     read = ReadResult(rows=[_row("a.mp4", "p1")], dropped=2,
                       problems=["s.jsonl:3: torn", "s.jsonl:5: bad"])
     r = resume("m", {"a.mp4": ["p1"]}, root, ID, read, None, None)
     assert r.dropped == 2
-    assert r.reasons == ["2 torn or invalid row(s) dropped from the output and scored again "
-                         "(first: s.jsonl:3: torn)", CHANGED]
+    assert r.reasons == ["2 torn or invalid row(s) in the output skipped (readers skip them; a "
+                         "pair with no valid row is scored again; first: s.jsonl:3: torn)",
+                         CHANGED]
+
+
+def test_a_later_error_row_withdraws_an_earlier_score(root):
+    """rows arrive as a one-pass iterator (as stream_output gives them): a.mp4/p1 scored 1.0,
+    then an error row for it (a withdrawal, or a failed rescore). The last row counts: the pair
+    is not done, p1 stays in the plan, nothing is stale (no score stands) and nothing is
+    withdrawn again. b.mp4's score after its error row is fresh and kept."""
+    sig_a, sig_b = _sig(root / "a.mp4"), _sig(root / "b.mp4")
+    rec = _record({"a.mp4": {"sig": sig_a, "prompts": ["p1"]},
+                   "b.mp4": {"sig": sig_b, "prompts": ["p1"]}})
+    rows = iter([_row("a.mp4", "p1", 1.0), _row("b.mp4", "p1", None), _row("a.mp4", "p1", None),
+                 _row("b.mp4", "p1", 2.0)])
+    plan = {"a.mp4": ["p1"], "b.mp4": ["p1"]}
+    r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
+    assert plan == {"a.mp4": ["p1"]} and r.kept == [("b.mp4", "p1", 2.0)]
+    assert (r.stale, r.superseded, r.untouched, r.reasons) == (0, [], 0, [])
+
+
+def test_root_may_be_a_function_from_video_to_path(root, tmp_path):
+    """A manifest run locates videos by a function: the signature is taken where it says."""
+    sig = _sig(root / "a.mp4")
+    rec = _record({"clip": {"sig": sig, "prompts": ["p1"]}})
+    plan = {"clip": ["p1"]}
+    r = resume("m", plan, {"clip": root / "a.mp4"}.__getitem__, ID,
+               ReadResult(rows=[_row("clip", "p1", 0.5)]), rec, None)
+    assert plan == {} and r.kept == [("clip", "p1", 0.5)]
