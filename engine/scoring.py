@@ -35,7 +35,7 @@ from cleverward.engine.run_record import (
     SUPERSEDED,
     Resumed,
     model_identity,
-    read_run_record,
+    read_run_record_for,
     resume,
     save_run_record,
 )
@@ -168,8 +168,11 @@ def _resume(cfg: ScoreConfig, target, plan, locate, model_name: str, identity: d
     if target.is_stdout or not cfg.resume:
         return resume(model_name, plan, locate, identity, ReadResult(), None, None)
     read = stream_output(target.path, cfg.format)
-    record, problem = read_run_record(target.path)
-    return resume(model_name, plan, locate, identity, read, record, problem)
+    record, problem = read_run_record_for(target.path, model_name, plan)  # this run's part only
+    resumed = resume(model_name, plan, locate, identity, read, record, problem)
+    if record is not None:  # the rest of the record is carried over from the file on saving
+        resumed.carry = model_name
+    return resumed
 
 
 def _start_summary(listing: Listing, resumed: Resumed, top: int) -> ScoreSummary:
@@ -202,11 +205,11 @@ def _write_rows(cfg, target, resumed: Resumed, model_name: str, stream, score) -
             for video, prompt in resumed.superseded:  # before the record says they are redone
                 writer.write(make_row(video, prompt, None, model_name, SUPERSEDED))
             if writer.appends:  # rows land as they finish: record them now
-                save_run_record(target.path, resumed.record)
+                save_run_record(target.path, resumed.record, carry=resumed.carry)
             score(writer)
     finally:
         if writer.closed and not writer.appends:  # Parquet: the rows landed on close
-            save_run_record(target.path, resumed.record)
+            save_run_record(target.path, resumed.record, carry=resumed.carry)
 
 
 def _score_plan(cfg, model, cache, locate, plan, text_table, decode_cfg, writer, summary,

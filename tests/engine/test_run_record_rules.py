@@ -127,13 +127,21 @@ def test_read_reports_why_a_record_cannot_be_used(tmp_path):
 
 
 def test_read_takes_utf8_record(tmp_path):
-    """A prompt with non-ASCII text saved is read back identical (utf-8 both ways, not escaped)."""
+    """A prompt with non-ASCII text saved is read back identical (utf-8 both ways, not escaped).
+    The layout is one JSON document with one model header or video entry a line (so a run can
+    stream it): the top line, the model line, one line per video, the model's close, the end."""
     out = tmp_path / "s.jsonl"
-    record = _record({"é.mp4": {"sig": [1, 2], "prompts": ["caffè ☕"]}})
+    record = _record({"é.mp4": {"sig": [1, 2], "prompts": ["caffè ☕"]},
+                      "b\u2028.mp4": {"sig": [3, 4], "prompts": ["two\nlines"]}})
     save_run_record(out, record)
     text = run_record_path(out).read_bytes().decode("utf-8")
-    assert "caffè ☕" in text and text.endswith("}\n") and text.count("\n") == 1
-    assert load_run_record(out) == record
+    assert text.split("\n") == [
+        '{"version": 1, "models": {',
+        '"m": {"identity": ' + json.dumps(ID) + ', "videos": {',
+        '"é.mp4": {"sig": [1, 2], "prompts": ["caffè ☕"]},',
+        '"b\u2028.mp4": {"sig": [3, 4], "prompts": ["two\\nlines"]}',
+        "}}", "}}", ""]
+    assert load_run_record(out) == record and json.loads(text) == record
 
 
 def test_save_replaces_and_leaves_no_temp_file(tmp_path):
@@ -355,3 +363,90 @@ def test_root_may_be_a_function_from_video_to_path(root, tmp_path):
     r = resume("m", plan, {"clip": root / "a.mp4"}.__getitem__, ID,
                ReadResult(rows=[_row("clip", "p1", 0.5)]), rec, None)
     assert plan == {} and r.kept == [("clip", "p1", 0.5)]
+
+
+# --- streaming the record: one run's part in memory, the rest carried over ------------------
+
+def _big_record():
+    return {"version": 1, "models": {
+        "m": {"identity": ID, "videos": {f"v{i}.mp4": {"sig": [i, i], "prompts": [f"p{i}"]}
+                                         for i in range(50)}},
+        "n": {"identity": {"x": 1}, "videos": {"v1.mp4": {"sig": [1, 1], "prompts": ["q"]}}},
+        "odd": {"identity": ID, "videos": ["not", "a", "dict"]}}}
+
+
+def test_read_for_holds_only_this_models_entries_of_the_plan(tmp_path):
+    """Of 50 videos of m, two other models: only m's identity and its entries of v3 and v7
+    (v99 is in no entry); a model absent from the record gives an empty models table."""
+    from cleverward.engine.run_record import read_run_record_for
+
+    out = tmp_path / "s.jsonl"
+    save_run_record(out, _big_record())
+    got, problem = read_run_record_for(out, "m", {"v3.mp4", "v7.mp4", "v99.mp4"})
+    assert problem is None
+    assert got == {"version": 1, "models": {"m": {"identity": ID, "videos": {
+        "v3.mp4": {"sig": [3, 3], "prompts": ["p3"]},
+        "v7.mp4": {"sig": [7, 7], "prompts": ["p7"]}}}}}
+    assert read_run_record_for(out, "zz", {"v3.mp4"}) == ({"version": 1, "models": {}}, None)
+
+
+def test_save_with_carry_replaces_this_models_part_and_keeps_the_rest(tmp_path):
+    """m's part (v3 changed, v50 new) is saved with carry='m': m's other 49 entries, n and odd
+    stay as they were, in their places; the result is what the full-dict path would give."""
+    from cleverward.engine.run_record import read_run_record_for
+
+    out = tmp_path / "s.jsonl"
+    full = _big_record()
+    save_run_record(out, full)
+    part, _ = read_run_record_for(out, "m", {"v3.mp4", "v50.mp4"})
+    part["models"]["m"]["videos"]["v3.mp4"] = {"sig": [9, 9], "prompts": ["p3", "new"]}
+    part["models"]["m"]["videos"]["v50.mp4"] = {"sig": [5, 0], "prompts": ["p"]}
+    save_run_record(out, part, carry="m")
+    want = copy.deepcopy(full)
+    videos = want["models"]["m"]["videos"]
+    del videos["v3.mp4"]
+    videos.update(part["models"]["m"]["videos"])
+    assert load_run_record(out) == want
+    assert list(load_run_record(out)["models"]) == ["m", "n", "odd"]
+
+
+def test_save_with_carry_drops_the_entries_of_another_identity(tmp_path):
+    """m's identity changed: its old entries prove nothing and are not carried; n is."""
+    out = tmp_path / "s.jsonl"
+    save_run_record(out, _big_record())
+    other = dict(ID, head="h-2")
+    save_run_record(out, {"version": 1, "models": {"m": {"identity": other, "videos": {
+        "v1.mp4": {"sig": [1, 1], "prompts": ["p1"]}}}}}, carry="m")
+    got = load_run_record(out)
+    assert got["models"]["m"] == {"identity": other, "videos": {
+        "v1.mp4": {"sig": [1, 1], "prompts": ["p1"]}}}
+    assert got["models"]["n"] == _big_record()["models"]["n"]
+
+
+def test_an_older_one_line_record_is_read_and_saved_in_the_line_layout(tmp_path):
+    from cleverward.engine.run_record import read_run_record_for
+
+    out = tmp_path / "s.jsonl"
+    run_record_path(out).write_text(json.dumps(_big_record()) + "\n")
+    got, problem = read_run_record_for(out, "n", {"v1.mp4"})
+    assert problem is None and got["models"] == {"n": _big_record()["models"]["n"]}
+    save_run_record(out, got, carry="n")
+    assert load_run_record(out) == _big_record()
+    assert run_record_path(out).read_text().count("\n") > 50  # one entry a line now
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda text: text[: len(text) // 2], "is unreadable (JSONDecodeError)"),
+    (lambda text: '{"models": [1, 2]}', "is not a run record"),
+    (lambda text: text.replace('"n": {', '"n": 7, "x": {', 1), "is not a run record"),
+])
+def test_read_for_reports_damage_like_read(tmp_path, damage, why):
+    from cleverward.engine.run_record import read_run_record_for
+
+    out = tmp_path / "s.jsonl"
+    save_run_record(out, _big_record())
+    path = run_record_path(out)
+    path.write_text(damage(path.read_text()))
+    record, problem = read_run_record_for(out, "m", {"v1.mp4"})
+    assert record is None and problem.startswith("run record s.jsonl.cwrun.json ")
+    assert why in problem
