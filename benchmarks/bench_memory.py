@@ -1,7 +1,8 @@
 """Single-process score-dir memory against the size of --out: flat, and the earlier rows are not
 rewritten.
 
-    python -m cleverward.benchmarks.bench_memory [--rows 5000000] [--videos 8] [--json out.json]
+    python -m cleverward.benchmarks.bench_memory [--rows 5000000] [--videos 8] [--with-record]
+                                                 [--json out.json]
 
 Set-up: a few real H.264 clips and a prompts file (2 prompts), and an --out that already holds
 `--rows` rows of OTHER videos and prompts, written directly as JSONL (synthetic rows, the shape
@@ -12,7 +13,10 @@ child from os.wait4):
   big      the same into the big --out (its rows are streamed by resume, never held)
   rerun    the same again on the big --out: every pair is done, nothing is scored
 
-For `big` it checks the earlier rows were not rewritten: the file is the same inode and its
+With --with-record the big --out also has a run record listing every one of its rows as scored
+by this very model identity (so resume and the record save must not load it: the record is
+streamed, only this run's videos' entries are held). For `big` it checks the earlier rows were
+not rewritten: the file is the same inode and its
 first N bytes (N = its size before) hash the same, and reports the bytes appended.
 Target (issue 10): peak RSS of `big` <= 1.5 x that of `empty`.
 """
@@ -49,6 +53,26 @@ def write_other_rows(path: Path, rows: int, model: str = "default") -> None:
                             for i in range(start, min(rows, start + 100_000))))
 
 
+def write_other_record(out: Path, rows: int) -> None:
+    """The run record of write_other_rows' rows, in the line layout save_run_record writes (one
+    video entry a line), for the default model's identity with --frames 8."""
+    from cleverward.engine.model import RewardModel
+    from cleverward.engine.run_record import model_identity, run_record_path
+
+    model = RewardModel.from_pretrained("default")
+    identity = model_identity(model, model.decode_config(8, "auto"))
+    with open(run_record_path(out), "w", encoding="utf-8") as f:
+        f.write('{"version": 1, "models": {\n"default": {"identity": ' + json.dumps(identity)
+                + ', "videos": {')
+        for start in range(0, rows, 100_000):
+            f.write(",".join(
+                f'\n"other/clip_{i:08d}.mp4": {{"sig": [1000, 1700000000000000000], '
+                f'"prompts": ["other prompt {i % 1000}"]}}'
+                for i in range(start, min(rows, start + 100_000))) + ("," if start + 100_000
+                                                                      < rows else ""))
+        f.write("\n}}\n}}\n")
+
+
 def prefix_sha256(path: Path, size: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -78,7 +102,7 @@ def run_child(args: list[str], timeout: float = 3600) -> dict:
     return {"seconds": round(seconds, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
-def run(work: Path, rows: int, videos: int) -> dict:
+def run(work: Path, rows: int, videos: int, with_record: bool = False) -> dict:
     folder = work / "videos"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(videos):
@@ -88,6 +112,8 @@ def run(work: Path, rows: int, videos: int) -> dict:
     big = work / "big.jsonl"
     mark = time.perf_counter()
     write_other_rows(big, rows)
+    if with_record:
+        write_other_record(big, rows)
     setup_s = time.perf_counter() - mark
     size, inode = big.stat().st_size, big.stat().st_ino
     digest = prefix_sha256(big, size)
@@ -100,8 +126,17 @@ def run(work: Path, rows: int, videos: int) -> dict:
     rerun = run_child([*base, "--out", str(big), "--summary-json", str(work / "rerun.json")])
     s_big = json.loads((work / "big.json").read_text())
     s_rerun = json.loads((work / "rerun.json").read_text())
+    record = None
+    if with_record:
+        from cleverward.engine.run_record import read_run_record_for, run_record_path
+
+        kept, _ = read_run_record_for(big, "default", {"other/clip_00000000.mp4"})
+        record = {"bytes": run_record_path(big).stat().st_size,
+                  "earlier_entries_kept": kept is not None and "other/clip_00000000.mp4" in
+                  kept["models"]["default"]["videos"]}
     return {
-        "rows_before": rows, "out_bytes_before": size, "setup_s": round(setup_s, 1),
+        "rows_before": rows, "run_record": record, "out_bytes_before": size,
+        "setup_s": round(setup_s, 1),
         "videos": videos, "prompts": len(PROMPTS),
         "empty": empty,
         "big": {**filled, "scored": s_big["scored"], "untouched": s_big["untouched"],
@@ -116,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=5_000_000, help="rows of other prompts in --out")
     ap.add_argument("--videos", type=int, default=8, help="clips scored")
+    ap.add_argument("--with-record", action="store_true", help="give the big --out a run "
+                    "record listing all its rows for this model")
     ap.add_argument("--work", type=Path, default=None, help="folder for the files (default: a "
                     "temporary one, removed after)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
@@ -124,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--rows and --videos must be at least 1")
     if args.work is None:
         with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
-            result = run(Path(tmp), args.rows, args.videos)
+            result = run(Path(tmp), args.rows, args.videos, args.with_record)
     else:
-        result = run(args.work, args.rows, args.videos)
+        result = run(args.work, args.rows, args.videos, args.with_record)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
