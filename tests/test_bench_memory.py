@@ -1,6 +1,7 @@
 """benchmarks/bench_memory.py's plumbing on a small --out (the 5M-row figure is in
 benchmarks/RESULTS_memory.md): the synthetic rows are valid score rows of other videos, the
-three runs happen in child processes, and the big --out's earlier bytes are checked unchanged."""
+three runs happen in child processes, the big --out's earlier bytes are checked unchanged, and
+its run record (written in the streamed layout) keeps the earlier entries."""
 
 import json
 
@@ -23,8 +24,9 @@ def test_synthetic_rows_are_valid_rows_of_other_videos(tmp_path):
 def test_bench_memory_runs_and_checks_the_prefix(tmp_path):
     out = tmp_path / "r.json"
     code = bench_memory.main(["--rows", "3000", "--videos", "2", "--work", str(tmp_path / "w"),
-                              "--json", str(out)])
+                              "--with-record", "--json", str(out)])
     result = json.loads(out.read_text())
+    assert result["run_record"]["earlier_entries_kept"] is True  # same identity: carried over
     assert result["big"]["earlier_bytes_unchanged"] is True
     assert result["big"]["untouched"] == 3000 and result["big"]["scored"] == 4
     assert result["rerun"] == {**result["rerun"], "scored": 0, "resumed": 4}
