@@ -135,3 +135,28 @@ def test_killed_after_withdrawing_a_stale_score_leaves_none_standing(tmp_path, c
     again = _table(out)
     assert again[("a.mp4", "a square moving")] == first[("sub/b.webm", "a square moving")]
     assert json.loads(summary.read_text())["scored"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_resume_with_another_prompt_keeps_the_earlier_rows(tmp_path, corpus, fmt):
+    """CSV appends in place (the earlier bytes are the file's prefix, one header); Parquet is
+    copied into a new file with the new rows after the earlier ones. Either way the first run's
+    rows come back unchanged and the new prompt's rows are added, nothing scored twice."""
+    videos, _ = corpus
+    (videos / "broken.mp4").unlink()
+    pa, pb = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    pa.write_text(json.dumps({"prompt": "prompt A"}) + "\n")
+    pb.write_text(json.dumps({"prompt": "prompt B"}) + "\n")
+    out, summary = tmp_path / f"s.{fmt}", tmp_path / "sum.json"
+    _ok("score-dir", videos, "--prompts", pa, "--out", out, "-q", "--no-cache")
+    first, before = _table(out, fmt), out.read_bytes()
+    _ok("score-dir", videos, "--prompts", pb, "--out", out, "-q", "--no-cache",
+        "--summary-json", summary)
+    now = _table(out, fmt)
+    assert {k: v for k, v in now.items() if k[1] == "prompt A"} == first
+    assert sorted(k for k in now if k[1] == "prompt B") == sorted(
+        (v, "prompt B") for v, _ in first)
+    s = json.loads(summary.read_text())
+    assert (s["scored"], s["untouched"], s["rescored"]) == (3, 3, 0)
+    if fmt == "csv":
+        assert out.read_bytes().startswith(before) and out.read_text().count("video,prompt") == 1
