@@ -161,6 +161,7 @@ class Resumed:
     superseded: list[tuple[str, str]] = field(default_factory=list)  # (video, prompt) whose
     # last row holds a score that is stale: an error row withdraws it before the record is saved
     carry: str | None = None  # record holds only this model's part: save_run_record(carry=...)
+    unchanged: bool = False  # the record on disk says this already: no need to save it
 
 
 def resume(model_name: str, plan: dict[str, list[str]], root, identity: dict,

@@ -172,6 +172,7 @@ def _resume(cfg: ScoreConfig, target, plan, locate, model_name: str, identity: d
     resumed = resume(model_name, plan, locate, identity, read, record, problem)
     if record is not None:  # the rest of the record is carried over from the file on saving
         resumed.carry = model_name
+        resumed.unchanged = resumed.record == record  # a rerun with nothing new: no rewrite
     return resumed
 
 
@@ -204,11 +205,11 @@ def _write_rows(cfg, target, resumed: Resumed, model_name: str, stream, score) -
         with writer:
             for video, prompt in resumed.superseded:  # before the record says they are redone
                 writer.write(make_row(video, prompt, None, model_name, SUPERSEDED))
-            if writer.appends:  # rows land as they finish: record them now
+            if writer.appends and not resumed.unchanged:  # rows land as they finish: now
                 save_run_record(target.path, resumed.record, carry=resumed.carry)
             score(writer)
     finally:
-        if writer.closed and not writer.appends:  # Parquet: the rows landed on close
+        if writer.closed and not writer.appends and not resumed.unchanged:  # Parquet: on close
             save_run_record(target.path, resumed.record, carry=resumed.carry)
 
 

@@ -58,8 +58,11 @@ def test_resume_keeps_rows_and_scores_only_new_pairs(tmp_path, corpus):
 
     assert _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q").exit_code == 0
     first, inode = out.read_bytes(), out.stat().st_ino
+    record = out.with_name(out.name + ".cwrun.json")
+    record_inode = record.stat().st_ino
     res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q",
                "--summary-json", summary)
+    assert record.stat().st_ino == record_inode  # it already said all this: not rewritten
     assert res.exit_code == 0
     s = json.loads(summary.read_text())
     # only the corrupt file is retried: it fails again, nothing else is decoded or scored

@@ -40,7 +40,8 @@ def _table(out, fmt="jsonl"):
 @pytest.mark.parametrize("kind", ["jsonl", "parquet"])
 def test_manifest_gives_the_rows_of_the_folder_run(tmp_path, corpus, kind):
     """The manifest lists exactly the folder run's pairs (paths relative to the manifest's
-    folder, which is the videos' folder): the same rows, scores and errors."""
+    folder, which is the videos' folder): the same rows and errors, the same scores to 1e-5
+    (the encoder's batches depend on decode timing, which moves the 6th decimal)."""
     videos, prompts = corpus
     folder_out = tmp_path / "folder.jsonl"
     _ok("score-dir", videos, "--prompts", prompts, "--out", folder_out, "-q", "--no-cache")
@@ -57,7 +58,13 @@ def test_manifest_gives_the_rows_of_the_folder_run(tmp_path, corpus, kind):
         pq.write_table(pa.Table.from_pylist(records), manifest)
     out = tmp_path / "manifest.jsonl"
     _ok("score-dir", "--manifest", manifest, "--out", out, "-q", "--no-cache")
-    assert _table(out) == want
+    got = _table(out)
+    assert set(got) == set(want)
+    for key, (score, dims, ok) in want.items():  # batches differ by timing: 1e-5, as bulk's
+        assert got[key][2] == ok
+        if ok:
+            assert got[key][0] == pytest.approx(score, abs=1e-5)
+            assert got[key][1] == pytest.approx(dims, abs=1e-5)
 
 
 def test_manifest_or_folder_not_both_and_manifest_errors_name_the_line(tmp_path, corpus):
@@ -133,7 +140,9 @@ def test_killed_after_withdrawing_a_stale_score_leaves_none_standing(tmp_path, c
     _ok("score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--no-cache",
         "--summary-json", summary)
     again = _table(out)
-    assert again[("a.mp4", "a square moving")] == first[("sub/b.webm", "a square moving")]
+    score, _, ok = again[("a.mp4", "a square moving")]
+    assert ok and score == pytest.approx(first[("sub/b.webm", "a square moving")][0], abs=1e-5)
+    assert score != pytest.approx(first[("a.mp4", "a square moving")][0], abs=1e-3)  # not stale
     assert json.loads(summary.read_text())["scored"] == 1
 
 
