@@ -14,19 +14,18 @@ import typer
 from cleverward.cli.common import DEVICE_HELP, err, fail, progress_bar
 
 
-def format_ranking(ranking: dict[str, list[tuple[float, str]]], top: int = 3) -> str:
-    """Per prompt, the best and worst videos by overall score."""
+def format_ranking(ranking) -> str:
+    """Per prompt, the best and worst --top videos by overall score (engine/ranking.py keeps
+    only those, and a count)."""
     lines = []
-    for prompt, scored in ranking.items():
-        ordered = sorted(scored, key=lambda sv: -sv[0])
-        lines.append(f"\n{prompt!r}  ({len(ordered)} videos)")
-        shown = ordered if len(ordered) <= 2 * top else ordered[:top] + [None] + ordered[-top:]
-        for rank_item in shown:
-            if rank_item is None:
+    for prompt in ranking.prompts():
+        lines.append(f"\n{prompt!r}  ({ranking.count(prompt)} videos)")
+        for item in ranking.shown(prompt):
+            if item is None:
                 lines.append("   ...")
                 continue
-            score, video = rank_item
-            lines.append(f"  {ordered.index(rank_item) + 1:>3}. {score:+.4f}  {video}")
+            rank, score, video = item
+            lines.append(f"  {rank:>3}. {score:+.4f}  {video}")
     return "\n".join(lines)
 
 
@@ -80,8 +79,12 @@ def _check_folder(path: Path, option: str) -> None:
 
 
 def score_dir(
-    videos_dir: Path = typer.Argument(..., help="Folder of videos (files or frame folders)."),
-    prompts: Path = typer.Option(..., "--prompts", help="prompts.jsonl (see README)."),
+    videos_dir: Path = typer.Argument(None, help="Folder of videos (files or frame folders); "
+                                      "or give --manifest instead."),
+    prompts: Path = typer.Option(None, "--prompts", help="prompts.jsonl (see README); with "
+                                 "VIDEOS_DIR."),
+    manifest: Path = typer.Option(None, "--manifest", help="Manifest of (video, prompt) rows: "
+                                  ".parquet, .csv or .jsonl (instead of VIDEOS_DIR + --prompts)."),
     out: Path = typer.Option(Path("scores.jsonl"), "--out", help="Output file."),
     model: str = typer.Option("default", "--model", help="Named model or checkpoint folder."),
     frames: int = typer.Option(8, "--frames", help="Frames sampled per video."),
@@ -97,7 +100,10 @@ def score_dir(
     overwrite: bool = typer.Option(False, "--overwrite", help="Discard rows of an earlier run."),
     summary_json: Path = typer.Option(None, "--summary-json", help="Write run counts here."),
     shard: str = typer.Option("0/1", "--shard", help="K/N: only the videos of shard K of N "
-                              "(by content; N machines' outputs concatenate)."),
+                              "(by path or manifest id, no file read; N machines' outputs "
+                              "concatenate)."),
+    top: int = typer.Option(3, "--top", help="Best and worst videos shown per prompt."),
+    no_ranking: bool = typer.Option(False, "--no-ranking", help="Do not print the ranking."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or ranking."),
 ) -> None:
     """Score every (video, prompt) pair; rows are appended to --out as they finish."""
@@ -105,13 +111,18 @@ def score_dir(
     from cleverward.engine.prompts import PromptsError
     from cleverward.engine.sharding import parse_shard
 
+    _check_input(videos_dir, prompts, manifest)
+    if top < 1:
+        fail(f"--top {top}: must be at least 1 (--no-ranking prints none)")
     fmt = fmt or {".csv": "csv", ".parquet": "parquet"}.get(out.suffix.lower(), "jsonl")
     if str(out) in ("-", "/dev/stdout") and fmt != "jsonl":
         fail(f"--out {out}: stdout streams JSONL rows; give a file for --format {fmt}")
     try:
         cfg = ScoreConfig(
             shard=parse_shard(shard),
-            videos_dir=str(videos_dir), prompts_file=str(prompts), out=str(out), model=model,
+            videos_dir=str(videos_dir or ""), prompts_file=str(prompts or ""),
+            manifest=str(manifest) if manifest else None,
+            top=0 if (quiet or no_ranking) else top, out=str(out), model=model,
             frames=frames, decoder=decoder, backend=backend, format=fmt, strict=strict,
             batch_size=batch_size, workers=workers, cache_dir=str(cache) if cache else None,
             use_cache=not no_cache, resume=not overwrite, quiet=quiet, device=device,
@@ -121,23 +132,24 @@ def score_dir(
         resolve_device(device)  # a GPU this machine lacks fails before any work
     except ValueError as exc:
         fail(str(exc))
-    if not videos_dir.is_dir():
+    if videos_dir is not None and not videos_dir.is_dir():
         fail(f"{videos_dir}: not a folder")
     target = _check_output(out)
     if summary_json:
         _check_writable(summary_json, "--summary-json")
-    try:
-        from cleverward.engine.prompts import parse_prompts
+    if manifest is None:
+        try:
+            from cleverward.engine.prompts import parse_prompts
 
-        parse_prompts(prompts, videos_dir)  # every prompts error before the model loads
-    except PromptsError as exc:
-        fail(str(exc))
+            parse_prompts(prompts, videos_dir)  # every prompts error before the model loads
+        except PromptsError as exc:
+            fail(str(exc))
     try:
         with _sigterm_as_interrupt():
             summary = _run(cfg)
     except (PromptsError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    if not quiet:
+    if not quiet and not no_ranking:
         err(format_ranking(summary.ranking))
     _print_warnings(summary.warnings)
     if not quiet:
@@ -159,6 +171,20 @@ def score_dir(
             fail(f"{summary_json}: cannot write it ({exc.strerror or exc})")
     if strict and summary.failed:
         raise typer.Exit(1)
+
+
+def _check_input(videos_dir: Path | None, prompts: Path | None, manifest: Path | None) -> None:
+    """Exactly one input: VIDEOS_DIR with --prompts, or --manifest."""
+    if manifest is not None:
+        if videos_dir is not None or prompts is not None:
+            fail("--manifest: give either VIDEOS_DIR with --prompts, or --manifest, not both")
+        if not manifest.is_file():
+            fail(f"--manifest {manifest}: no such file")
+        return
+    if videos_dir is None:
+        fail("give VIDEOS_DIR with --prompts FILE, or --manifest FILE")
+    if prompts is None:
+        fail(f"{videos_dir}: --prompts FILE is needed with VIDEOS_DIR")
 
 
 def _print_warnings(warnings: list[str], shown: int = 20) -> None:

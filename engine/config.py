@@ -58,6 +58,8 @@ class ScoreConfig:
     quiet: bool = False
     shard: tuple[int, int] = (0, 1)  # (K, N): score only the videos of shard K of N
     device: str = "auto"  # auto | cpu | cuda | cuda:N (engine/device.resolve_device)
+    manifest: str | None = None  # instead of videos_dir + prompts_file
+    top: int = 3  # best and worst videos per prompt kept for the ranking (0: counts only)
 
     def __post_init__(self) -> None:
         _check(self.decoder in DECODERS, "decoder", f"must be one of {DECODERS}")
@@ -68,3 +70,9 @@ class ScoreConfig:
         _check(1 <= self.frames <= 512, "frames", f"must be in 1..512, got {self.frames}")
         k, n = self.shard
         _check(n >= 1 and 0 <= k < n, "shard", f"need 0 <= K < N, got {k}/{n}")
+        _check(self.top >= 0, "--top", f"must be >= 0, got {self.top}")
+        folder = bool(self.videos_dir or self.prompts_file)
+        _check(not (self.manifest and folder), "input",
+               "give either VIDEOS_DIR with --prompts, or --manifest FILE, not both")
+        _check(bool(self.manifest) or bool(self.videos_dir and self.prompts_file), "input",
+               "give VIDEOS_DIR with --prompts FILE, or --manifest FILE")

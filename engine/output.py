@@ -2,8 +2,10 @@
 
 A row: {"video", "prompt", "score", "dimensions": {...}, "model", "error"}.
 Writers never leave a half-written file: JSONL and CSV rows are appended whole and flushed (a torn
-last line from a crash is dropped on resume); Parquet goes to a temporary file that replaces the
-target only when the run closes. Readers trust nothing: a row that is torn, not valid JSON or CSV,
+last line from a crash is dropped on reading and cut before the next append); Parquet goes to a
+temporary file that replaces the target only when the run closes. Rows are only ever appended:
+the last row of a (video, prompt, model) is its score, earlier ones are superseded (readers
+return the last one). Readers trust nothing: a row that is torn, not valid JSON or CSV,
 or not a valid score row (a score that is not a finite number, wrong types) is dropped and counted,
 and its pair is scored again.
 """
@@ -11,7 +13,6 @@ and its pair is scored again.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -118,6 +119,7 @@ class ReadResult:
     rows: list[dict] = field(default_factory=list)
     dropped: int = 0  # torn or invalid rows left out: their pairs are scored again
     problems: list[str] = field(default_factory=list)  # the first few, "file:line: why"
+    places: list[str] = field(default_factory=list)  # "file:line" of each row in rows
 
     def drop(self, where: str, why: str) -> None:
         self.dropped += 1
@@ -125,63 +127,99 @@ class ReadResult:
             self.problems.append(f"{where}: {why}")
 
 
+def row_key(row: dict) -> tuple[str, str, str]:
+    """What a row is the score of: (video, prompt, model). The last row of a key is its score;
+    an earlier one was superseded (rescored, or withdrawn by an error row)."""
+    return row["video"], row["prompt"], row["model"]
+
+
 def read_rows(path: str | Path, fmt: str) -> list[dict]:
-    """The valid rows of an output file (see read_output)."""
+    """The valid rows of an output file, the last one per pair (see read_output)."""
     return read_output(path, fmt).rows
 
 
 def read_output(path: str | Path, fmt: str) -> ReadResult:
-    """Rows already in an output file (for resume). A torn last line (a crash mid-write) and any
-    row that is not a valid score row ("score": "high", NaN, Inf, wrong types) are dropped and
-    counted. A file in which no row is valid is not a score file: an OutputError naming it, so an
-    output pointed at the wrong file never has that file rewritten."""
-    path = Path(path)
-    if not path.exists():
-        return ReadResult()
-    if not path.is_file():
-        raise OutputError(f"{path}: not a regular file; {_REDO}")
-    if path.stat().st_size == 0:
-        return ReadResult()
-    readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
-    result, lines = readers[fmt](path)
-    if lines and not result.rows:
-        first = result.problems[0] if result.problems else f"{path}: no rows"
-        raise OutputError(f"{path}: not a {fmt.upper()} score file (no valid row; {first}); "
-                          f"{_REDO}")
+    """The rows of an output file, one per (video, prompt, model): the last one written, since
+    score-dir appends and a later row supersedes an earlier one (a rescore, or an error row that
+    withdraws a score whose video changed). `places` says where each was read. A torn last line
+    (a crash mid-write) and any row that is not a valid score row ("score": "high", NaN, Inf,
+    wrong types) are dropped and counted. A file in which no row is valid is not a score file:
+    an OutputError naming it, so an output pointed at the wrong file is never written to."""
+    result = ReadResult()
+    latest: dict[tuple[str, str, str], tuple[str, dict]] = {}
+    for where, row in iter_output(path, fmt, result):
+        latest.pop(row_key(row), None)  # the last row of a pair takes its place in file order
+        latest[row_key(row)] = (where, row)
+    result.places = [where for where, _ in latest.values()]
+    result.rows = [row for _, row in latest.values()]
     return result
 
 
-def _split_torn(data: bytes, path: Path, result: ReadResult) -> bytes:
-    """Everything up to the last newline; a last line without one was torn by a crash."""
-    newline = b"\n"
-    cut = data.rfind(newline) + 1
-    if cut < len(data):
-        result.drop(f"{path}:{data.count(newline) + 1}", "torn last line (cut mid-write)")
-    return data[:cut]
+def stream_output(path: str | Path, fmt: str) -> ReadResult:
+    """read_output without holding rows: `rows` is an iterator over every valid row in file
+    order (superseded ones too), read once; `dropped` and `problems` are complete once it is
+    exhausted. Memory is one row (one Parquet batch) at a time."""
+    result = ReadResult()
+    result.rows = (row for _, row in iter_output(path, fmt, result))
+    return result
 
 
-def _read_jsonl(path: Path) -> tuple[ReadResult, int]:
-    result, lines = ReadResult(), 0
-    data = _split_torn(path.read_bytes(), path, result)
-    for lineno, raw in enumerate(data.split(b"\n")[:-1], start=1):
-        if not raw.strip():
-            continue
+def iter_output(path: str | Path, fmt: str, result: ReadResult):
+    """(where, row) for each valid row of an output file, in file order; invalid ones are
+    counted into `result`. Raises OutputError (at the end) for a file with lines but no valid
+    row, and at once for one that is not a regular file."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise OutputError(f"{path}: not a regular file; {_REDO}")
+    if path.stat().st_size == 0:
+        return
+    readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
+    lines = valid = 0
+    for where, row in readers[fmt](path, result):
         lines += 1
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            result.drop(where, "not UTF-8 text")
-            continue
-        except (ValueError, RecursionError) as exc:
-            result.drop(where, f"not valid JSON ({getattr(exc, 'msg', 'nested too deeply')})")
-            continue
-        problem = row_problem(row)
-        if problem:
-            result.drop(where, problem)
-        else:
-            result.rows.append(row)
-    return result, lines
+        if row is not None:
+            valid += 1
+            yield where, row
+    if lines and not valid:
+        first = result.problems[0] if result.problems else f"{path}: no rows"
+        raise OutputError(f"{path}: not a {fmt.upper()} score file (no valid row; {first}); "
+                          f"{_REDO}")
+
+
+def _complete_lines(f, path: Path, result: ReadResult):
+    """(line number, bytes) of each line that ends in a newline; a last line without one was
+    torn by a crash: dropped."""
+    lineno = 0
+    for lineno, raw in enumerate(f, start=1):  # noqa: B007 - used after the loop
+        if not raw.endswith(b"\n"):
+            result.drop(f"{path}:{lineno}", "torn last line (cut mid-write)")
+            return
+        yield lineno, raw
+
+
+def _read_jsonl(path: Path, result: ReadResult):
+    with open(path, "rb") as f:
+        for lineno, raw in _complete_lines(f, path, result):
+            if not raw.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                result.drop(where, "not UTF-8 text")
+                yield where, None
+                continue
+            except (ValueError, RecursionError) as exc:
+                result.drop(where, f"not valid JSON ({getattr(exc, 'msg', 'nested too deeply')})")
+                yield where, None
+                continue
+            problem = row_problem(row)
+            if problem:
+                result.drop(where, problem)
+                row = None
+            yield where, row
 
 
 def _check_columns(path: Path, kind: str, columns) -> None:
@@ -190,96 +228,178 @@ def _check_columns(path: Path, kind: str, columns) -> None:
             raise OutputError(f"{path}: not a {kind} score file (no {name!r} column); {_REDO}")
 
 
-def _add_record(result: ReadResult, where: str, record: dict) -> None:
+def _check_record(result: ReadResult, where: str, record: dict) -> dict | None:
     if None in record or any(v is None for v in record.values()):
         result.drop(where, "wrong number of fields")
-        return
+        return None
     try:
         row = _unflatten(record)
     except _Unreadable as exc:
         result.drop(where, str(exc))
-        return
+        return None
     problem = row_problem(row)
     if problem:
         result.drop(where, problem)
-    else:
-        result.rows.append(row)
+        return None
+    return row
 
 
-def _read_csv(path: Path) -> tuple[ReadResult, int]:
-    result = ReadResult()
-    data = _split_torn(path.read_bytes(), path, result)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise OutputError(f"{path}: not a CSV score file (not UTF-8 text); {_REDO}") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    lines = 0
+def _csv_text(path: Path, result: ReadResult):
+    """The complete lines of a CSV file as text (a torn last line is dropped)."""
+    with open(path, "rb") as f:
+        for lineno, raw in _complete_lines(f, path, result):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise OutputError(f"{path}: not a CSV score file (not UTF-8 text at line "
+                                  f"{lineno}); {_REDO}") from None
+
+
+def _read_csv(path: Path, result: ReadResult):
+    reader = csv.DictReader(_csv_text(path, result))
     try:
         _check_columns(path, "CSV", reader.fieldnames)
         for record in reader:
-            lines += 1
-            _add_record(result, f"{path}:{reader.line_num}", record)
+            where = f"{path}:{reader.line_num}"
+            yield where, _check_record(result, where, record)
     except csv.Error as exc:  # the rest of the file cannot be split into rows
-        result.drop(f"{path}:{reader.line_num}", f"not valid CSV ({exc}); the rest is dropped")
-        lines += 1
-    return result, lines
+        where = f"{path}:{reader.line_num}"
+        result.drop(where, f"not valid CSV ({exc}); the rest is dropped")
+        yield where, None
 
 
-def _read_parquet(path: Path) -> tuple[ReadResult, int]:
+PARQUET_BATCH = 8192
+
+
+def _read_parquet(path: Path, result: ReadResult):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        handle = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise OutputError(f"{path}: not a Parquet score file ({exc}); {_REDO}") from None
-    _check_columns(path, "Parquet", table.column_names)
-    result = ReadResult()
-    records = table.to_pylist()
-    for i, record in enumerate(records, start=1):
-        record = {k: record.get(k) for k in CSV_COLUMNS}
-        record.update({k: "" for k in ("score", *CANONICAL_DIMENSIONS, "error")
-                       if record[k] is None})  # nulls are allowed there
-        _add_record(result, f"{path}: row {i}", record)
-    return result, len(records)
+    names = handle.schema_arrow.names
+    _check_columns(path, "Parquet", names)
+    i = 0
+    try:
+        for batch in handle.iter_batches(batch_size=PARQUET_BATCH,
+                                         columns=[c for c in CSV_COLUMNS if c in names]):
+            for record in batch.to_pylist():
+                i += 1
+                record = {k: record.get(k) for k in CSV_COLUMNS}
+                record.update({k: "" for k in ("score", *CANONICAL_DIMENSIONS, "error")
+                               if record[k] is None})  # nulls are allowed there
+                where = f"{path}: row {i}"
+                yield where, _check_record(result, where, record)
+    except (pa.ArrowException, OSError) as exc:
+        raise OutputError(f"{path}: not a Parquet score file (row {i + 1}: {exc}); {_REDO}") \
+            from None
 
 
 def _dumps(row: dict) -> str:
     return json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def cut_torn_tail(path: Path) -> int:
+    """Cut a last line that has no newline (torn by a crash mid-write) off the file, so rows
+    appended after it start on a line of their own. Returns the bytes cut. Only that fragment
+    is touched, never a complete line."""
+    with open(path, "r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        end = 0
+        pos = size
+        while pos > 0:
+            step = min(1 << 16, pos)
+            f.seek(pos - step)
+            at = f.read(step).rfind(b"\n")
+            if at >= 0:
+                end = pos - step + at + 1
+                break
+            pos -= step
+        if end < size:
+            f.truncate(end)
+    return size - end
+
+
+def _csv_header(path: Path) -> list[str] | None:
+    """The header of an existing CSV output (None for an empty file)."""
+    with open(path, "rb") as f:
+        first = f.readline()
+    if not first:
+        return None
+    return next(csv.reader([first.decode("utf-8", "replace")]), None)
+
+
+PARQUET_GROUP = 4096  # rows buffered before they go out as a row group
+
+
+def _parquet_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [("video", pa.string()), ("prompt", pa.string()), ("score", pa.float64())]
+        + [(d, pa.float64()) for d in CANONICAL_DIMENSIONS]
+        + [("model", pa.string()), ("error", pa.string())]
+    )
+
+
+def _conform(batch, schema):
+    """A record batch of an earlier output in this writer's schema (missing columns as nulls)."""
+    import pyarrow as pa
+
+    names = batch.schema.names
+    columns = [batch.column(names.index(f.name)).cast(f.type) if f.name in names
+               else pa.nulls(batch.num_rows, f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
 class RowWriter:
-    """Append rows to `path` in `fmt`, keeping `keep` (rows carried over from a resumed run).
+    """Write rows to `path` in `fmt`: a new file, or with `append` after the rows already there.
+
+    JSONL and CSV append in place: the rows already in the file are never rewritten (a torn last
+    line is cut first; a CSV keeps its own header's columns). Parquet cannot be appended to: the
+    new file is written beside the target (`<out>.tmp`) and replaces it on close; with `append`
+    the earlier file's rows are streamed into it batch by batch first (bounded memory, but the
+    bytes are copied). New rows reach it in row groups of PARQUET_GROUP.
 
     `path` is the regular file itself (symlinks already resolved by output_target), so a rewrite
     replaces the target and keeps the link. With `stream` (stdout) rows are written there as JSONL
     and nothing is rewritten. Text is written with errors="backslashreplace": a string that slipped
     past the checks can never stop a run half-way with a 0-byte file."""
 
-    def __init__(self, path: str | Path | None, fmt: str, keep: list[dict] | None = None,
-                 stream=None) -> None:
+    def __init__(self, path: str | Path | None, fmt: str, stream=None,
+                 append: bool = False) -> None:
         self.path, self.fmt = (Path(path) if path is not None else None), fmt
         self.appends = fmt != "parquet"  # rows reach the file as they are written
         self.closed = False
-        keep = keep or []
+        self.cut = 0  # bytes of a torn last line cut before appending
         self._pq_rows: list[dict] = []
+        self._pq_writer = None
         self._f, self._owned = stream, stream is None
         if stream is not None:
             if fmt != "jsonl":
                 raise OutputError(f"stdout: streams JSONL only, not {fmt}; give a file for {fmt}")
             return
+        append = append and self.path.is_file() and self.path.stat().st_size > 0
+        self._earlier = self.path if append and fmt == "parquet" else None
         with self._naming_errors():
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if fmt == "parquet":
+                return
+            if append:
+                self.cut = cut_torn_tail(self.path)
             if fmt == "jsonl":
-                self._rewrite_jsonl(keep)
+                if not append:
+                    self._atomic(lambda f: None)
                 self._f = self._open_append()
-            elif fmt == "csv":
-                self._rewrite_csv(keep)
-                self._f = self._open_append()
-                self._csv = csv.DictWriter(self._f, fieldnames=CSV_COLUMNS)
-            else:
-                self._pq_rows = [_flatten(r) for r in keep]
+                return
+            header = _csv_header(self.path) if append else None
+            if header is None:
+                self._atomic(lambda f: csv.writer(f).writerow(CSV_COLUMNS))
+            self._f = self._open_append()
+            self._csv = csv.DictWriter(self._f, fieldnames=header or CSV_COLUMNS,
+                                       restval="", extrasaction="ignore")
 
     def _open_append(self):
         return open(self.path, "a", newline="", encoding="utf-8", errors="backslashreplace")
@@ -296,24 +416,14 @@ class RowWriter:
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot write it ({exc.strerror or exc})") from None
         finally:
-            with suppress(OSError):
-                self._tmp.unlink(missing_ok=True)  # after os.replace it is gone already
+            if self._pq_writer is None:  # a Parquet file in the making stays until close
+                with suppress(OSError):
+                    self._tmp.unlink(missing_ok=True)  # after os.replace it is gone already
 
     def _atomic(self, write) -> None:
         with open(self._tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
             write(f)
         os.replace(self._tmp, self.path)
-
-    def _rewrite_jsonl(self, keep: list[dict]) -> None:
-        self._atomic(lambda f: f.writelines(_dumps(r) for r in keep))
-
-    def _rewrite_csv(self, keep: list[dict]) -> None:
-        def write(f):
-            w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-            w.writeheader()
-            w.writerows(_flatten(r) for r in keep)
-
-        self._atomic(write)
 
     def write(self, row: dict) -> None:
         if self.fmt == "jsonl":
@@ -324,25 +434,51 @@ class RowWriter:
             self._f.flush()
         else:
             self._pq_rows.append(_flatten(row))
+            if len(self._pq_rows) >= PARQUET_GROUP:
+                self._flush_parquet()
+
+    def _parquet_writer(self):
+        """The temporary Parquet file, opened on first use, the earlier rows copied into it."""
+        if self._pq_writer is not None:
+            return self._pq_writer
+        import pyarrow.parquet as pq
+
+        schema = _parquet_schema()
+        try:
+            self._pq_writer = pq.ParquetWriter(self._tmp, schema)
+        except OSError as exc:
+            raise OutputError(f"{self.path}: cannot write it ({exc.strerror or exc})") from None
+        if self._earlier is not None:
+            for batch in pq.ParquetFile(self._earlier).iter_batches(batch_size=PARQUET_BATCH):
+                self._pq_writer.write_batch(_conform(batch, schema))
+        return self._pq_writer
+
+    def _flush_parquet(self) -> None:
+        import pyarrow as pa
+
+        writer = self._parquet_writer()
+        if self._pq_rows:
+            writer.write_table(pa.Table.from_pylist(self._pq_rows, schema=_parquet_schema()))
+        self._pq_rows = []
 
     def close(self) -> None:
+        if self.closed:
+            return
         if self._f is not None:
             if self._owned:
                 self._f.close()
             self.closed = True
             return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = pa.schema(
-            [("video", pa.string()), ("prompt", pa.string()), ("score", pa.float64())]
-            + [(d, pa.float64()) for d in CANONICAL_DIMENSIONS]
-            + [("model", pa.string()), ("error", pa.string())]
-        )
-        table = pa.Table.from_pylist(self._pq_rows, schema=schema)
-        with self._naming_errors():
-            pq.write_table(table, self._tmp)
+        try:
+            self._flush_parquet()
+            self._pq_writer.close()
             os.replace(self._tmp, self.path)
+        except OSError as exc:
+            raise OutputError(f"{self.path}: cannot write it ({exc.strerror or exc})") from None
+        finally:
+            self._pq_writer = None
+            with suppress(OSError):
+                self._tmp.unlink(missing_ok=True)
         self.closed = True
 
     def __enter__(self) -> RowWriter:

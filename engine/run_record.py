@@ -8,11 +8,21 @@ summary says why:
 - a missing, truncated or garbled record (the output has rows): every row of the plan's videos;
 - a video whose file changed: every row of that video for this model, whatever the prompt (a
   run with another prompts file must not leave the old prompt's stale score behind);
-- a row that is torn or not a valid score row (dropped by the reader);
+- a row that is torn or not a valid score row (skipped by every reader);
 - a row of the same model location with other weights (`runs/r1@<old digest>`: a checkpoint
-  retrained in place), which this run's rows replace.
-Rows of videos outside the plan, and of other models, are kept untouched; so are rows whose
-"model" is a bare name written before identities carried a digest.
+  retrained in place): withdrawn (an error row under that old name) and scored again.
+Rows of videos outside the plan, and of other models, are kept untouched: never rewritten, never
+held in memory (resume streams the output and keeps only the rows of this run's videos); so are
+rows whose "model" is a bare name written before identities carried a digest.
+
+The output is only appended to, so a pair may have several rows: the last one counts (readers
+return it). A stale score is withdrawn by appending an error row for its pair (SUPERSEDED)
+before the record that says the video changed is saved, so a run killed before the rescore
+leaves no stale score standing; the rescore's row supersedes that error row in turn.
+
+The record is streamed too (engine/run_record_layout.py: one video entry a line): a run reads
+only its model's entries of its own videos and, saving, carries every other entry over from the
+file as it streams past.
 """
 
 from __future__ import annotations
@@ -26,8 +36,18 @@ from cleverward.engine.checkpoint import identity_place, weights_digest
 from cleverward.engine.decode.source import source_problem
 from cleverward.engine.embedding_cache import file_signature
 from cleverward.engine.output import ReadResult
+from cleverward.engine.run_record_layout import (
+    NotARecord,
+    is_record,
+    merged,
+    record_items,
+    scan,
+    write,
+)
 
 RUN_RECORD_SUFFIX = ".cwrun.json"
+SUPERSEDED = ("earlier score withdrawn: the video file or the model changed since it was "
+              "scored; a later row for this pair replaces this one")
 RECORD_VERSION = 1
 
 
@@ -51,7 +71,7 @@ def model_identity(model, decode_cfg) -> dict:
 
 
 def read_run_record(out: str | Path) -> tuple[dict | None, str | None]:
-    """(record, None), or (None, why it cannot be used)."""
+    """(record, None), or (None, why it cannot be used). The whole record, in memory."""
     path = run_record_path(out)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -59,10 +79,39 @@ def read_run_record(out: str | Path) -> tuple[dict | None, str | None]:
         return None, f"no run record {path.name} beside the output"
     except (OSError, ValueError, RecursionError) as exc:
         return None, f"run record {path.name} is unreadable ({type(exc).__name__})"
-    if not (isinstance(data, dict) and isinstance(data.get("models"), dict)
-            and all(isinstance(m, dict) for m in data["models"].values())):
+    if not is_record(data):
         return None, f"run record {path.name} is not a run record"
     return data, None
+
+
+def read_run_record_for(out: str | Path, model_name: str,
+                        videos) -> tuple[dict | None, str | None]:
+    """read_run_record, holding only what one run can use: the entry of `model_name` with the
+    entries of `videos` (this run's plan). The record is streamed line by line (the layout
+    save_run_record writes); save it back with `carry=True` to keep the rest as it is."""
+    path = run_record_path(out)
+
+    def consume(items) -> dict:
+        record: dict = {"models": {}}
+        for item in items:
+            if item[0] == "top":
+                record = {**item[1], "models": {}}
+            elif item[0] == "model" and item[1] == model_name:
+                record["models"][model_name] = dict(item[2])
+                if item[3]:
+                    record["models"][model_name]["videos"] = {}
+            elif item[0] == "video" and item[1] == model_name and item[2] in videos:
+                record["models"][model_name]["videos"][item[2]] = item[3]
+        return record
+
+    try:
+        return scan(path, consume), None
+    except FileNotFoundError:
+        return None, f"no run record {path.name} beside the output"
+    except NotARecord:
+        return None, f"run record {path.name} is not a run record"
+    except (OSError, ValueError, RecursionError) as exc:
+        return None, f"run record {path.name} is unreadable ({type(exc).__name__})"
 
 
 def load_run_record(out: str | Path) -> dict | None:
@@ -70,11 +119,21 @@ def load_run_record(out: str | Path) -> dict | None:
     return read_run_record(out)[0]
 
 
-def save_run_record(out: str | Path, record: dict) -> None:
+def save_run_record(out: str | Path, record: dict, carry: str | None = None) -> None:
+    """Write `record` beside `out` (a temporary file, then one rename). With `carry` (a model
+    name), `record` holds only that model's entries of one run's videos (read_run_record_for):
+    every other entry of the record on disk is streamed over into the new one, unless that
+    model's identity changed (its old entries then prove nothing and are left out).
+
+    Layout: valid JSON, one model header or one video entry a line, so that a run can stream
+    it instead of loading every entry (a record of 1M videos is ~100 MB)."""
     path = run_record_path(out)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+        if carry is not None and path.exists():
+            scan(path, lambda items: write(tmp, merged(items, record, carry)))
+        else:
+            write(tmp, record_items(record, check=False))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -92,52 +151,79 @@ def signature(path: Path) -> list[int] | None:
 
 @dataclass
 class Resumed:
-    rows: list[dict]  # every row the output keeps, in file order
-    kept: list[dict]  # of those, the rows of this run's plan (not scored again)
+    kept: list[tuple[str, str, float]]  # (video, prompt, score) of this plan's pairs, not redone
     record: dict  # the run record once this run's rows are in
+    untouched: int = 0  # rows left as they are that are not this run's pairs
     stale: int = 0  # good rows scored again because nothing proved them fresh
     dropped: int = 0  # torn or invalid rows the reader left out
     reasons: list[str] = field(default_factory=list)  # why rows are scored again (summary)
+    superseded: list[tuple[str, str]] = field(default_factory=list)  # (video, prompt) whose
+    # last row holds a score that is stale: an error row withdraws it before the record is saved
+    withdrawn: list[tuple[str, str, str]] = field(default_factory=list)  # (video, prompt, model)
+    # scored under this location's older weights (runs/r1@<old digest>): withdrawn the same way
+    carry: str | None = None  # record holds only this model's part: save_run_record(carry=...)
+    unchanged: bool = False  # the record on disk says this already: no need to save it
 
 
-def resume(model_name: str, plan: dict[str, list[str]], root: Path, identity: dict,
+def resume(model_name: str, plan: dict[str, list[str]], root, identity: dict,
            read: ReadResult, record: dict | None, record_problem: str | None) -> Resumed:
-    """Split an earlier output's rows (`read`) against this run's plan, which is edited in place:
-    pairs proven fresh leave it, stale rows of other prompts join it."""
+    """Split an earlier output's rows (`read.rows`, any iterable, read once in file order)
+    against this run's plan, which is edited in place: pairs proven fresh leave it, stale rows
+    of other prompts join it. `root`: the videos' folder, or a function from a row's video to
+    its path.
+
+    Memory: only the rows of this model and of the plan's videos are looked at past their
+    model and video, and they are held as (video, prompt) -> score of the last such row (a
+    later row supersedes an earlier one); every other row is counted and let go."""
+    locate = root if callable(root) else Path(root).__truediv__
     models = dict(record["models"]) if record else {}
     mine = models.get(model_name) or {}
     same = mine.get("identity") == identity and isinstance(mine.get("videos"), dict)
     before = mine["videos"] if same else {}
-    sigs = {v: signature(root / v) for v in plan}
+    sigs = {v: signature(locate(v)) for v in plan}
 
     def proven(video: str) -> list:
         seen = before.get(video)
         ok = isinstance(seen, dict) and sigs[video] is not None and seen.get("sig") == sigs[video]
         return list(seen.get("prompts") or []) if ok else []
 
-    fresh = {v: set(proven(v)) for v in plan}
     place = identity_place(model_name)
-
-    def ours(row: dict) -> bool:  # this model's rows, or its own location's older weights'
-        return row["model"] == model_name or (place is not None
-                                              and identity_place(row["model"]) == place)
-
-    out, kept, done, stale = [], [], set(), 0
+    last: dict[tuple[str, str], float | None] = {}
+    others: dict[tuple[str, str, str], float | None] = {}  # same location, older weights
+    untouched = 0
     for row in read.rows:
-        video, prompt = row["video"], row["prompt"]
-        if not ours(row) or video not in plan:
-            out.append(row)
-        elif (video, prompt) in done:
-            continue  # a duplicate of a row kept already
-        elif row["score"] is not None and prompt in fresh[video]:
-            out.append(row)
-            done.add((video, prompt))
-            if prompt in plan[video]:
-                kept.append(row)
+        model = row["model"]
+        if row["video"] not in plan:
+            untouched += 1
+        elif model == model_name:
+            last[row["video"], row["prompt"]] = row["score"]
+        elif place is not None and identity_place(model) == place:
+            others[row["video"], row["prompt"], model] = row["score"]
         else:
-            stale += row["score"] is not None
-            if prompt not in plan[video]:
-                plan[video].append(prompt)  # its video changed (or is unproven): score it again
+            untouched += 1
+    fresh = {v: set(proven(v)) for v in plan}
+    kept, done, stale, superseded = [], [], 0, []
+    for (video, prompt), score in last.items():
+        if score is not None and prompt in fresh[video]:
+            done.append((video, prompt))
+            if prompt in plan[video]:
+                kept.append((video, prompt, score))
+            else:
+                untouched += 1
+            continue
+        if score is not None:
+            stale += 1
+            superseded.append((video, prompt))
+        if prompt not in plan[video]:
+            plan[video].append(prompt)  # its video changed (or is unproven): score it again
+    withdrawn, redone = [], set(done)
+    for (video, prompt, model), score in others.items():
+        if score is None:
+            continue  # withdrawn already (or never scored): nothing stands under that name
+        stale += 1
+        withdrawn.append((video, prompt, model))
+        if (video, prompt) not in redone and prompt not in plan[video]:
+            plan[video].append(prompt)
     reasons = _reasons(read, record_problem, stale)
     videos = {v: seen for v, seen in before.items() if v not in plan}
     for v, ps in plan.items():
@@ -149,16 +235,17 @@ def resume(model_name: str, plan: dict[str, list[str]], root: Path, identity: di
             plan[video].remove(prompt)
     for video in [v for v, ps in plan.items() if not ps]:
         del plan[video]
-    return Resumed(out, kept, {"version": RECORD_VERSION, "models": models}, stale,
-                   read.dropped, reasons)
+    return Resumed(kept, {"version": RECORD_VERSION, "models": models}, untouched, stale,
+                   read.dropped, reasons, superseded, withdrawn)
 
 
 def _reasons(read: ReadResult, record_problem: str | None, stale: int) -> list[str]:
     reasons = []
     if read.dropped:
-        reasons.append(f"{read.dropped} torn or invalid row(s) dropped from the output and "
-                       f"scored again (first: {read.problems[0]})")
-    if stale and record_problem and read.rows:
+        reasons.append(f"{read.dropped} torn or invalid row(s) in the output skipped (readers "
+                       f"skip them; a pair with no valid row is scored again; first: "
+                       f"{read.problems[0]})")
+    if stale and record_problem:
         reasons.append(f"{record_problem}: {stale} earlier row(s) could not be proven fresh "
                        "and were scored again")
     elif stale:

@@ -1,7 +1,12 @@
-"""`score-dir`: score every (video, prompt) pair of a folder and a prompts file.
+"""`score-dir`: score every (video, prompt) pair of a folder and a prompts file, or a manifest.
 
-    plan (prompts, videos, resume) -> text embeddings -> [cache | decode pool -> video encoder]
-      -> reward head -> rows appended as each batch finishes -> summary + ranking
+    plan (score_plan: prompts, videos, shard) -> resume (stream the earlier output's keys)
+      -> text embeddings -> [cache | decode pool -> video encoder] -> reward head
+      -> rows appended as each batch finishes -> summary + bounded ranking
+
+Memory does not grow with the output: resume streams it (run_record.resume), rows are appended
+after the earlier ones (never rewritten; a later row supersedes an earlier one of its pair) and
+the ranking keeps only the best and worst --top per prompt (ranking.py).
 
 The encoder runs in the calling thread on batches while the pool decodes the next clips. Batches
 are dynamic: up to cfg.batch_size clips, but whenever the next clip is not decoded yet the clips
@@ -12,30 +17,35 @@ full batch (ONNX Runtime's cost per frame is flat from one clip, 8 frames, up). 
 
 from __future__ import annotations
 
-import os
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from cleverward.engine.cache_api import NullCache
 from cleverward.engine.config import ScoreConfig
-from cleverward.engine.decode import VIDEO_SUFFIXES
-from cleverward.engine.decode.frames_dir import is_frames_dir
 from cleverward.engine.decode.source import source_problem
 from cleverward.engine.encode_batch import embed_isolating
-from cleverward.engine.output import ReadResult, RowWriter, make_row, read_output
+from cleverward.engine.output import ReadResult, RowWriter, make_row, stream_output
 from cleverward.engine.output_target import owning, resolve_output
-from cleverward.engine.prompts import PromptEntry, parse_prompts
+from cleverward.engine.ranking import Ranking
 from cleverward.engine.run_record import (
+    SUPERSEDED,
     Resumed,
     model_identity,
-    read_run_record,
+    read_run_record_for,
     resume,
     save_run_record,
+)
+from cleverward.engine.score_plan import (  # noqa: F401 - list_folder, list_videos: re-exported
+    Corpus,
+    Listing,
+    folder_corpus,
+    list_folder,
+    list_videos,
+    manifest_corpus,
+    plan_pairs,
 )
 
 TIMING_KEYS = ("plan", "text", "cached", "decode_wait", "encode", "score")
@@ -57,7 +67,7 @@ class ScoreSummary:
     dropped_rows: int = 0  # torn or invalid rows found in the output (their pairs are rescored)
     pyav_retries: int = 0  # clips the DALI decoder could not decode, decoded by PyAV instead
     warnings: list[str] = field(default_factory=list)  # doubtful acceptances, rescore reasons
-    ranking: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    ranking: Ranking = field(default_factory=Ranking)  # best / worst --top per prompt
     # seconds of the calling thread: plan, text, cached (rows from cached embeddings),
     # decode_wait (blocked on the decode pool), encode (video encoder), score (head, cache, rows)
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_KEYS, 0.0))
@@ -73,71 +83,6 @@ class ScoreSummary:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
-
-
-@dataclass
-class Listing:
-    videos: list[str]  # sorted paths relative to the folder
-    skipped_files: int = 0  # files without a video suffix
-    skipped_dirs: int = 0  # dot-folders, not walked
-    hidden: list[str] = field(default_factory=list)  # the first few of them
-    warnings: list[str] = field(default_factory=list)
-
-
-def list_folder(folder: str | Path) -> Listing:
-    """Videos under `folder` (files with a video suffix, folders of frame images). Dot-folders
-    (.git, .cache) are counted and not walked. A name that is not UTF-8 cannot be written into a
-    row: it is skipped with a warning that shows its bytes. Symlinks are listed as they are; the
-    decoders and the cache refuse those that do not lead to a regular file (source.py)."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{folder}: not a folder")
-    out = Listing([])
-    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda exc: out.warnings.append(
-            f"{exc.filename}: cannot list it ({exc.strerror}); skipped")):
-        here = Path(dirpath)
-        if here != root and is_frames_dir(here):
-            _add(out, here.relative_to(root).as_posix())
-            dirnames.clear()  # its images are frames of one video
-            continue
-        hidden = [d for d in dirnames if d.startswith(".")]
-        out.skipped_dirs += len(hidden)
-        out.hidden += [(here / d).relative_to(root).as_posix() for d in hidden][:5]
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if Path(name).suffix.lower() in VIDEO_SUFFIXES:
-                _add(out, (here / name).relative_to(root).as_posix())
-            else:
-                out.skipped_files += 1
-    out.videos.sort()
-    return out
-
-
-def _add(listing: Listing, rel: str) -> None:
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:  # os.walk gave undecodable bytes as surrogates
-        shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
-        listing.warnings.append(f"{shown}: file name is not valid UTF-8; skipped (rename it)")
-        listing.skipped_files += 1
-        return
-    listing.videos.append(rel)
-
-
-def list_videos(folder: str | Path) -> tuple[list[str], int]:
-    """(videos, files passed over): see list_folder."""
-    listing = list_folder(folder)
-    return listing.videos, listing.skipped_files
-
-
-def plan_pairs(entries: list[PromptEntry], videos: list[str]) -> dict[str, list[str]]:
-    """video -> its prompts (deduplicated, in file order)."""
-    plan: dict[str, list[str]] = defaultdict(list)
-    for entry in entries:
-        for video in [entry.video] if entry.video else videos:
-            if entry.prompt not in plan[video]:
-                plan[video].append(entry.prompt)
-    return dict(plan)
 
 
 def _embed_prompts(model, prompts: list[str], cache) -> dict[str, np.ndarray]:
@@ -177,7 +122,7 @@ class _Scorer:
                     self.summary.failed += 1
                     continue
                 self.summary.scored += 1
-                self.summary.ranking.setdefault(prompt, []).append((row["score"], video))
+                self.summary.ranking.add(prompt, row["score"], video)
 
 
 def score_directory(
@@ -188,94 +133,101 @@ def score_directory(
     `stream`: where rows go when cfg.out is stdout (default sys.stdout)."""
     start = time.perf_counter()
     target = resolve_output(cfg.out)  # a device or FIFO is refused before any work
-    root = Path(cfg.videos_dir)
-    entries = parse_prompts(cfg.prompts_file, root)  # all prompt errors before any decoding
-    listing = list_folder(root)
-    plan = plan_pairs(entries, listing.videos)
-    if cfg.shard[1] > 1:
-        from cleverward.engine.sharding import shard_of
-
-        k, n = cfg.shard
-        plan = {v: ps for v, ps in plan.items() if shard_of(root / v, n) == k}
+    corpus = (manifest_corpus(cfg.manifest) if cfg.manifest
+              else folder_corpus(cfg.videos_dir, cfg.prompts_file))
+    corpus.shard(*cfg.shard)
+    plan, locate = corpus.plan, corpus.locate
     if model is None:
         from cleverward.engine.model import load_for_run
 
         model = load_for_run(cfg.model, cfg.backend, cfg.device)
     cache = cache or NullCache()
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
+    model_name = model.identity  # resolved location @ head digest, not the string typed
     with owning(target):
-        resumed = _resume(cfg, target, plan, root, model.identity,
+        resumed = _resume(cfg, target, plan, locate, model_name,
                           model_identity(model, decode_cfg))
-        summary = _start_summary(listing, resumed)
+        summary = _start_summary(corpus.listing, resumed, cfg.top)
         mark = time.perf_counter()
         summary.timings["plan"] = mark - start
         text_table = _embed_prompts(model, sorted({p for ps in plan.values() for p in ps}), cache)
         summary.timings["text"] = time.perf_counter() - mark
-        _write_rows(cfg, target, resumed, stream, lambda writer: _score_plan(
-            cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary, progress))
+        _write_rows(cfg, target, resumed, model_name, stream, lambda writer: _score_plan(
+            cfg, model, cache, locate, plan, text_table, decode_cfg, writer, summary, progress,
+            model_name))
     for warning in getattr(cache, "warnings", ()):
         summary.warn(warning)
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _resume(cfg: ScoreConfig, target, plan, root: Path, name: str, identity: dict) -> Resumed:
-    """The earlier output's rows against this plan (nothing for stdout or --overwrite). `name`:
-    the model's identity in rows (RewardModel.identity, not the string typed)."""
+def _resume(cfg: ScoreConfig, target, plan, locate, model_name: str, identity: dict) -> Resumed:
+    """The earlier output's rows, streamed, against this plan (nothing for stdout or
+    --overwrite). `model_name`: the model's identity in rows (RewardModel.identity, not the
+    string typed)."""
     if target.is_stdout or not cfg.resume:
-        return resume(name, plan, root, identity, ReadResult(), None, None)
-    read = read_output(target.path, cfg.format)
-    record, problem = read_run_record(target.path)
-    return resume(name, plan, root, identity, read, record, problem)
+        return resume(model_name, plan, locate, identity, ReadResult(), None, None)
+    read = stream_output(target.path, cfg.format)
+    record, problem = read_run_record_for(target.path, model_name, plan)  # this run's part only
+    resumed = resume(model_name, plan, locate, identity, read, record, problem)
+    if record is not None:  # the rest of the record is carried over from the file on saving
+        resumed.carry = model_name
+        resumed.unchanged = resumed.record == record  # a rerun with nothing new: no rewrite
+    return resumed
 
 
-def _start_summary(listing: Listing, resumed: Resumed) -> ScoreSummary:
+def _start_summary(listing: Listing, resumed: Resumed, top: int) -> ScoreSummary:
     summary = ScoreSummary(resumed=len(resumed.kept), skipped_files=listing.skipped_files,
                            skipped_dirs=listing.skipped_dirs, rescored=resumed.stale,
-                           dropped_rows=resumed.dropped,
-                           untouched=len(resumed.rows) - len(resumed.kept))
+                           dropped_rows=resumed.dropped, untouched=resumed.untouched,
+                           ranking=Ranking(top))
     if listing.skipped_dirs:
         shown = ", ".join(listing.hidden[:5]) + (", ..." if listing.skipped_dirs > 5 else "")
         summary.warn(f"{listing.skipped_dirs} dot-folder(s) skipped, not walked: {shown}")
     for warning in listing.warnings + resumed.reasons:
         summary.warn(warning)
-    for row in resumed.kept:
-        summary.ranking.setdefault(row["prompt"], []).append((row["score"], row["video"]))
+    for video, prompt, score in resumed.kept:
+        summary.ranking.add(prompt, score, video)
     return summary
 
 
-def _write_rows(cfg, target, resumed: Resumed, stream, score) -> None:
-    """Open the writer, record the run beside a file output, and let `score(writer)` run."""
+def _write_rows(cfg, target, resumed: Resumed, model_name: str, stream, score) -> None:
+    """Open the writer (after the rows already there), withdraw the stale scores, record the run
+    beside a file output, and let `score(writer)` run."""
     if target.is_stdout:
         import sys
 
         with RowWriter(None, cfg.format, stream=stream or sys.stdout) as writer:
             score(writer)
         return
-    writer = RowWriter(target.path, cfg.format, resumed.rows)
+    writer = RowWriter(target.path, cfg.format, append=cfg.resume)
     try:
         with writer:
-            if writer.appends:  # rows land as they finish: record them now
-                save_run_record(target.path, resumed.record)
+            for video, prompt in resumed.superseded:  # before the record says they are redone
+                writer.write(make_row(video, prompt, None, model_name, SUPERSEDED))
+            for video, prompt, older in resumed.withdrawn:  # this location's older weights
+                writer.write(make_row(video, prompt, None, older, SUPERSEDED))
+            if writer.appends and not resumed.unchanged:  # rows land as they finish: now
+                save_run_record(target.path, resumed.record, carry=resumed.carry)
             score(writer)
     finally:
-        if writer.closed and not writer.appends:  # Parquet: the rows landed on close
-            save_run_record(target.path, resumed.record)
+        if writer.closed and not writer.appends and not resumed.unchanged:  # Parquet: on close
+            save_run_record(target.path, resumed.record, carry=resumed.carry)
 
 
-def _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary,
-                progress) -> None:
+def _score_plan(cfg, model, cache, locate, plan, text_table, decode_cfg, writer, summary,
+                progress, model_name) -> None:
     mark = time.perf_counter()
-    scorer = _Scorer(model, text_table, plan, writer, summary, model.identity)
+    scorer = _Scorer(model, text_table, plan, writer, summary, model_name)
     pending_v, pending_e, to_decode = [], [], []
     for video in plan:
-        problem = source_problem(root / video)
+        problem = source_problem(locate(video))
         if problem is not None:  # never hashed, never decoded: an error row at once
             scorer.fail(video, problem)
             if progress:
                 progress(1)
             continue
-        vec = cache.get_video(str(root / video))
+        vec = cache.get_video(str(locate(video)))
         if vec is None:
             to_decode.append(video)
             continue
@@ -290,10 +242,10 @@ def _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, s
     if progress and summary.cache_hits:
         progress(summary.cache_hits)
     summary.timings["cached"] = time.perf_counter() - mark
-    _encode_and_score(cfg, model, cache, root, to_decode, decode_cfg, scorer, progress)
+    _encode_and_score(cfg, model, cache, locate, to_decode, decode_cfg, scorer, progress)
 
 
-def _encode_and_score(cfg, model, cache, root, videos, decode_cfg, scorer, progress) -> None:
+def _encode_and_score(cfg, model, cache, locate, videos, decode_cfg, scorer, progress) -> None:
     """Decode (engine/dali_stream.open_stream: DALI batches or the PyAV pool), encode on the
     model's device, score there; only the scores and the vectors the cache keeps reach the
     host."""
@@ -329,7 +281,7 @@ def _encode_and_score(cfg, model, cache, root, videos, decode_cfg, scorer, progr
         if batch:
             flush()
 
-    items = ((v, str(root / v)) for v in videos)
+    items = ((v, str(locate(v))) for v in videos)
     stream = open_stream(items, decode_cfg, cfg.workers, model.device, counts,
                          on_wait=flush_ready)
     while True:

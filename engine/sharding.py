@@ -1,23 +1,18 @@
 """Shards of a corpus for bulk scoring on many machines, with no coordination.
 
-`score-dir DIR --shard K/N` scores the videos whose shard is K. A video's shard is a function of
-its content alone (the file's size and its first and last 64 KiB; for a frames folder, its
-images' names and sizes), so every machine computes the same split from its own copy of the
-corpus, a renamed or copied file lands in the same shard (and hits the same cache entry), and the
-N outputs merge by concatenation: each (video, prompt) row is written by exactly one shard.
-The probe reads 128 KiB a file, not the whole file: this decides placement, not identity
-(the cache's key is the full content hash).
+`score-dir DIR --shard K/N` scores the videos whose shard is K. A video's shard is a hash of its
+key: its path relative to the folder (or, with --manifest, its `id`, else its `video`), the same
+sha256 split as `cleverward bulk`'s partitions (manifest.partition_of). Picking a shard reads
+names only, never a video's bytes, so planning costs a listing whatever the clips' size; every
+machine that lists the same tree computes the same split, and the N outputs merge by
+concatenation: each (video, prompt) row is written by exactly one shard. The content hash the
+embedding cache keys on is computed by the cache lookup, once per file and run (it memoises it
+by path and file signature), not by planning.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
-
-from cleverward.engine.decode.source import open_regular
-
-PROBE_BYTES = 64 * 1024
+from cleverward.engine.manifest import partition_of
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -34,28 +29,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def content_probe(path: str | os.PathLike) -> bytes:
-    """The bytes a shard is decided by (see the module docstring)."""
-    p = Path(path)
-    if p.is_dir():
-        listing = sorted((f.name, f.stat().st_size) for f in p.iterdir() if f.is_file())
-        return repr(listing).encode()
-    with open_regular(p) as f:  # a FIFO or device is refused, never read (it could block)
-        size = os.fstat(f.fileno()).st_size
-        head = f.read(PROBE_BYTES)
-        if size > 2 * PROBE_BYTES:
-            f.seek(size - PROBE_BYTES)
-        tail = f.read(PROBE_BYTES) if size > PROBE_BYTES else b""
-    return str(size).encode() + b"\0" + head + tail
-
-
-def shard_of(path: str | os.PathLike, count: int) -> int:
-    """Which of `count` shards the video at `path` belongs to. An unreadable path goes to
-    shard 0, so exactly one shard reports its error."""
-    if count == 1:
-        return 0
-    try:
-        probe = content_probe(path)
-    except OSError:
-        return 0
-    return int.from_bytes(hashlib.sha256(probe).digest()[:8], "big") % count
+def shard_of(key: str, count: int) -> int:
+    """Which of `count` shards the video with this key is in (0 when count is 1)."""
+    return partition_of(key, count) if count > 1 else 0

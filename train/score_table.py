@@ -3,8 +3,10 @@
 Rows are keyed by (prompt, video). Videos match on their path relative to the scored folder; a
 pairs path that is longer or shorter matches on its trailing components when exactly one scored
 video shares them. A file holding several models' rows (outputs concatenated) is split by its
-`model` column, never merged: the same (prompt, video) scored twice for one model with different
-scores is refused, since which one to use cannot be told.
+`model` column, never merged. The file is read with engine/output.read_rows, which returns the
+last row of each (video, prompt, model): score-dir appends, and a later row supersedes an earlier
+one. Two rows of one (prompt, video) that still differ (two spellings of one path) are refused,
+since which one to use cannot be told.
 """
 
 from __future__ import annotations

@@ -54,16 +54,25 @@ def test_strict_exits_nonzero_on_failure(tmp_path, corpus):
 def test_resume_keeps_rows_and_scores_only_new_pairs(tmp_path, corpus):
     videos, prompts = corpus
     out, summary = tmp_path / "s.jsonl", tmp_path / "summary.json"
+    from cleverward.engine.output import read_rows
+
     assert _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q").exit_code == 0
-    first = out.read_text().splitlines()
+    first, inode = out.read_bytes(), out.stat().st_ino
+    record = out.with_name(out.name + ".cwrun.json")
+    record_inode = record.stat().st_ino
     res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q",
                "--summary-json", summary)
+    assert record.stat().st_ino == record_inode  # it already said all this: not rewritten
     assert res.exit_code == 0
     s = json.loads(summary.read_text())
     # only the corrupt file is retried: it fails again, nothing else is decoded or scored
     assert (s["scored"], s["failed"], s["decoded"], s["resumed"]) == (0, 1, 0, 3)
-    rows = out.read_text().splitlines()
-    assert len(rows) == len(first) and sum('"score": null' in r for r in rows) == 1
+    # appended, not rewritten: the earlier bytes are the file's prefix, one error row after them
+    now = out.read_bytes()
+    assert out.stat().st_ino == inode and now.startswith(first)
+    assert [json.loads(r)["video"] for r in now[len(first):].splitlines()] == ["corrupt.mp4"]
+    rows = read_rows(out, "jsonl")  # the last row per pair
+    assert len(rows) == 4 and sum(r["score"] is None for r in rows) == 1
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
@@ -125,15 +134,23 @@ def test_shards_partition_the_corpus_and_concatenate_to_the_full_run(tmp_path, c
     assert {**parts[0], **parts[1]} == whole
 
 
-def test_shard_depends_on_content_not_name(tmp_path, clips_dir):
+def test_shard_is_picked_by_path_and_bad_shards_are_named(tmp_path, corpus):
+    """Same bytes under two names may land in different shards: the key is the relative path
+    (no file is read to plan), as engine/sharding.py documents; each shard's rows are those of
+    its videos."""
     from cleverward.engine.sharding import parse_shard, shard_of
 
-    a = tmp_path / "a.mp4"
-    shutil.copy(clips_dir / "h264_long.mp4", a)
-    renamed = tmp_path / "sub" / "renamed.mp4"
-    renamed.parent.mkdir()
-    shutil.copy(a, renamed)
-    assert all(shard_of(a, n) == shard_of(renamed, n) for n in (2, 3, 7, 16))
+    videos, prompts = corpus
+    (videos / "corrupt.mp4").unlink()
+    for i in range(6):
+        shutil.copy(videos / "a.mp4", videos / f"same{i}.mp4")  # identical content
+    names = sorted(p.name for p in videos.iterdir() if p.suffix in (".mp4", ".webm"))
+    assert len({shard_of(n, 2) for n in names if n.startswith("same")}) == 2
+    out = tmp_path / "s1.jsonl"
+    res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--no-cache",
+               "--shard", "1/2")
+    assert res.exit_code == 0, res.output
+    assert {r["video"] for r in _rows(out)} == {n for n in names if shard_of(n, 2) == 1}
     assert parse_shard("3/4") == (3, 4)
     for bad in ("4/4", "x/2", "2", "-1/3"):
         with pytest.raises(ValueError, match="shard"):
@@ -199,8 +216,10 @@ def test_resume_rescores_when_the_video_or_the_weights_or_the_frames_change(tmp_
                    "--model", ckpt, "--summary-json", summary, *extra)
         assert res.exit_code == 0, res.output
         s = json.loads(summary.read_text())
-        rows = _rows(out)
-        assert len(rows) == len({(r["video"], r["prompt"]) for r in rows}) == 3  # replaced
+        from cleverward.engine.output import read_rows
+
+        rows = read_rows(out, "jsonl")  # the last row per pair: a rescore supersedes
+        assert len(rows) == 3 and all(r["score"] is not None for r in rows)
         return s["scored"], s["resumed"], {(r["video"], r["prompt"]): r["score"] for r in rows}
 
     assert run()[:2] == (3, 0)
@@ -234,10 +253,13 @@ def test_existing_output_of_another_format_is_a_clear_error(tmp_path, corpus):
     summary = tmp_path / "summary.json"
     res = _run("score-dir", videos, "--prompts", prompts, "--out", out, "-q",
                "--summary-json", summary)
-    # the bad line is dropped and counted (a warning names it); the good rows are kept
+    # the bad line is skipped and counted (a warning names it); the good rows are kept and the
+    # file is appended to, never rewritten: only the corrupt clip's retry is added
     assert res.exit_code == 0 and f"{out}:2: not valid JSON" in res.stderr, res.output
     assert json.loads(summary.read_text())["dropped_rows"] == 1
-    assert sorted(out.read_text().splitlines()) == sorted(lines)
+    now = out.read_text().splitlines()
+    assert now[:-1] == lines[:1] + ["{oops"] + lines[1:]
+    assert json.loads(now[-1])["video"] == "corrupt.mp4"
 
 
 def test_bad_output_paths_fail_before_work_and_summary_folder_is_made(tmp_path, corpus):

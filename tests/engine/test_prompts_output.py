@@ -101,10 +101,12 @@ def test_unreadable_outputs_are_named_errors(tmp_path):
 
     good = json.dumps(make_row("a.mp4", "p", [0.1] * 7, "m"))
     jsonl = tmp_path / "out.jsonl"
-    jsonl.write_text(good + "\nnot json\n" + good + "\n")
+    other = json.dumps(make_row("b.mp4", "p", [0.2] * 7, "m"))
+    jsonl.write_text(good + "\nnot json\n" + other + "\n")
     read = read_output(jsonl, "jsonl")
     assert len(read.rows) == 2 and read.dropped == 1
     assert read.problems == [f"{jsonl}:2: not valid JSON (Expecting value)"]
+    assert read.places == [f"{jsonl}:1", f"{jsonl}:3"]
     jsonl.write_text(good + "\n")
     with pytest.raises(OutputError, match=rf"^{jsonl}: not a CSV score file \(no 'video' column"):
         read_rows(jsonl, "csv")

@@ -127,13 +127,21 @@ def test_read_reports_why_a_record_cannot_be_used(tmp_path):
 
 
 def test_read_takes_utf8_record(tmp_path):
-    """A prompt with non-ASCII text saved is read back identical (utf-8 both ways, not escaped)."""
+    """A prompt with non-ASCII text saved is read back identical (utf-8 both ways, not escaped).
+    The layout is one JSON document with one model header or video entry a line (so a run can
+    stream it): the top line, the model line, one line per video, the model's close, the end."""
     out = tmp_path / "s.jsonl"
-    record = _record({"é.mp4": {"sig": [1, 2], "prompts": ["caffè ☕"]}})
+    record = _record({"é.mp4": {"sig": [1, 2], "prompts": ["caffè ☕"]},
+                      "b\u2028.mp4": {"sig": [3, 4], "prompts": ["two\nlines"]}})
     save_run_record(out, record)
     text = run_record_path(out).read_bytes().decode("utf-8")
-    assert "caffè ☕" in text and text.endswith("}\n") and text.count("\n") == 1
-    assert load_run_record(out) == record
+    assert text.split("\n") == [
+        '{"version": 1, "models": {',
+        '"m": {"identity": ' + json.dumps(ID) + ', "videos": {',
+        '"é.mp4": {"sig": [1, 2], "prompts": ["caffè ☕"]},',
+        '"b\u2028.mp4": {"sig": [3, 4], "prompts": ["two\\nlines"]}',
+        "}}", "}}", ""]
+    assert load_run_record(out) == record and json.loads(text) == record
 
 
 def test_save_replaces_and_leaves_no_temp_file(tmp_path):
@@ -169,14 +177,15 @@ def test_signature_of_file_folder_and_unreadable(root):
 # --- resume ----------------------------------------------------------------------------------
 
 def test_fresh_rows_are_kept_and_leave_the_plan(root):
-    """Same identity, same signature, prompt listed: the row is kept (rows and kept), its pair
-    leaves the plan (a.mp4 then has no prompts: removed), nothing is stale, no reasons; the
-    record keeps a.mp4 with its signature now and prompts ['p1']."""
+    """Same identity, same signature, prompt listed: the row is kept (its pair and score in
+    kept, nothing withdrawn), its pair leaves the plan (a.mp4 then has no prompts: removed),
+    nothing is stale, no reasons; the record keeps a.mp4 with its signature now and prompts
+    ['p1']."""
     rec = _record({"a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]}})
     plan = {"a.mp4": ["p1"]}
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1")]), rec, None)
     assert plan == {}
-    assert r.rows == [_row("a.mp4", "p1")] and r.kept == [_row("a.mp4", "p1")]
+    assert r.kept == [("a.mp4", "p1", 1.0)] and (r.untouched, r.superseded) == (0, [])
     assert (r.stale, r.dropped, r.reasons) == (0, 0, [])
     assert r.record == {"version": 1, "models": {"m": {"identity": ID, "videos": {
         "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]}}}}}
@@ -184,8 +193,8 @@ def test_fresh_rows_are_kept_and_leave_the_plan(root):
 
 def test_changed_video_rescores_every_prompt_of_it(root):
     """a.mp4's recorded signature [999, 1] is not its signature now: its p0 row (another prompt
-    than this run's p1) is stale, dropped from the rows and p0 joins the plan after p1; b.mp4 is
-    still fresh. stale 1, the 'video file changed' reason; the record lists a.mp4 with the new
+    than this run's p1) is stale: withdrawn (superseded) and p0 joins the plan after p1; b.mp4
+    is still fresh. stale 1, the 'video file changed' reason; the record lists a.mp4 with the new
     signature and prompts ['p1', 'p0'] (nothing proven before: just the plan's)."""
     rec = _record({"a.mp4": {"sig": [999, 1], "prompts": ["p0"]},
                    "b.mp4": {"sig": _sig(root / "b.mp4"), "prompts": ["p1"]}})
@@ -193,8 +202,8 @@ def test_changed_video_rescores_every_prompt_of_it(root):
     rows = [_row("a.mp4", "p0", 2.0), _row("b.mp4", "p1", 3.0)]
     r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
     assert plan == {"a.mp4": ["p1", "p0"]}
-    assert r.rows == [_row("b.mp4", "p1", 3.0)] and r.kept == [_row("b.mp4", "p1", 3.0)]
-    assert (r.stale, r.reasons) == (1, [CHANGED])
+    assert r.kept == [("b.mp4", "p1", 3.0)] and r.superseded == [("a.mp4", "p0")]
+    assert (r.stale, r.reasons, r.untouched) == (1, [CHANGED], 0)
     assert r.record["models"]["m"]["videos"] == {
         "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1", "p0"]},
         "b.mp4": {"sig": _sig(root / "b.mp4"), "prompts": ["p1"]}}
@@ -217,20 +226,21 @@ def test_other_identity_or_bad_entry_proves_nothing(root, mine):
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1")]),
                {"models": {"m": mine}}, None)
     assert plan == {"a.mp4": ["p1"]}
-    assert (r.rows, r.kept, r.stale, r.reasons) == ([], [], 1, [CHANGED])
+    assert (r.kept, r.superseded, r.stale, r.reasons) == ([], [("a.mp4", "p1")], 1, [CHANGED])
     assert r.record["models"]["m"] == {"identity": ID,
                                        "videos": {"a.mp4": {"sig": sig, "prompts": ["p1"]}}}
 
 
 def test_no_record_names_the_problem(root):
     """No record and rows present: every row of the plan is stale; the reason starts with the
-    record problem. A row with no score (a failure) is rescored but not counted stale."""
+    record problem. A row with no score (a failure) is rescored but not counted stale, and has
+    no score to withdraw."""
     plan = {"a.mp4": ["p1"], "b.mp4": ["p1"]}
     rows = [_row("a.mp4", "p1"), _row("b.mp4", "p1", None)]
     problem = "no run record s.jsonl.cwrun.json beside the output"
     r = resume("m", plan, root, ID, ReadResult(rows=rows), None, problem)
     assert plan == {"a.mp4": ["p1"], "b.mp4": ["p1"]}
-    assert (r.rows, r.kept, r.stale) == ([], [], 1)
+    assert (r.kept, r.superseded, r.stale) == ([], [("a.mp4", "p1")], 1)
     assert r.reasons == [f"{problem}: 1 earlier row(s) could not be proven fresh and were "
                          "scored again"]
     assert r.record == {"version": 1, "models": {"m": {"identity": ID, "videos": {
@@ -245,13 +255,13 @@ def test_problem_without_stale_rows_gives_no_reason(root):
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1", None)]), None, "bad")
     assert (r.stale, r.reasons) == (0, [])
     r = resume("m", {"a.mp4": ["p1"]}, root, ID, ReadResult(), None, "bad")
-    assert (r.stale, r.reasons, r.rows) == (0, [], [])
+    assert (r.stale, r.reasons, r.untouched, r.superseded) == (0, [], 0, [])
 
 
 def test_rows_outside_the_plan_and_other_models_are_kept_untouched(root):
-    """Other model's row, and this model's row of c.mp4 (not in the plan), stay in file order;
-    they are not 'kept' (not this run's pairs) and the record keeps model 'n' and c.mp4's
-    earlier entry as they were; the input record itself is not edited."""
+    """Other model's row, and this model's row of c.mp4 (not in the plan), are counted as
+    untouched (2) and let go; they are not 'kept' (not this run's pairs) and the record keeps
+    model 'n' and c.mp4's earlier entry as they were; the input record itself is not edited."""
     c_entry = {"sig": [7, 7], "prompts": ["p9"]}
     rec = _record({"c.mp4": c_entry}, n={"identity": {"x": 1}, "videos": {}})
     before = copy.deepcopy(rec)
@@ -259,24 +269,26 @@ def test_rows_outside_the_plan_and_other_models_are_kept_untouched(root):
     rows = [_row("a.mp4", "p1", 1.0, model="n"), _row("c.mp4", "p9", 4.0)]
     r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
     assert rec == before
-    assert (r.rows, r.kept, r.stale, r.reasons, plan) == (rows, [], 0, [], {"a.mp4": ["p1"]})
+    assert (r.untouched, r.kept, r.stale, r.reasons, plan) == (2, [], 0, [], {"a.mp4": ["p1"]})
+    assert r.superseded == []
     assert r.record["models"]["n"] == {"identity": {"x": 1}, "videos": {}}
     assert r.record["models"]["m"]["videos"] == {
         "c.mp4": c_entry, "a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": ["p1"]}}
 
 
 def test_duplicates_and_fresh_prompts_outside_this_run(root):
-    """Record proves p0 and p1 for a.mp4; the plan asks p1 and p2. The p0 row is kept in the
-    output but is not one of this run's pairs (not in kept); the second p1 row is a duplicate
-    and dropped, and the reading goes on past it (model n's row after it stays); p2 has no row
-    and stays in the plan; the record lists ['p0', 'p1', 'p2']."""
+    """Record proves p0 and p1 for a.mp4; the plan asks p1 and p2. The p0 row stays in the
+    output but is not one of this run's pairs (untouched, not in kept); of the two p1 rows the
+    last one (9.0) is the pair's score (a later row supersedes), and the reading goes on past it
+    (model n's row after it is untouched too); p2 has no row and stays in the plan; the record
+    lists ['p0', 'p1', 'p2']."""
     sig = _sig(root / "a.mp4")
     rec = _record({"a.mp4": {"sig": sig, "prompts": ["p0", "p1"]}})
     plan = {"a.mp4": ["p1", "p2"]}
     rows = [_row("a.mp4", "p0", 0.5), _row("a.mp4", "p1", 1.0), _row("a.mp4", "p1", 9.0),
             _row("a.mp4", "p1", 2.0, model="n")]
     r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
-    assert r.rows == [rows[0], rows[1], rows[3]] and r.kept == [rows[1]]
+    assert r.kept == [("a.mp4", "p1", 9.0)] and (r.untouched, r.superseded) == (2, [])
     assert (plan, r.stale) == ({"a.mp4": ["p2"]}, 0)
     assert r.record["models"]["m"]["videos"] == {"a.mp4": {"sig": sig,
                                                            "prompts": ["p0", "p1", "p2"]}}
@@ -289,7 +301,8 @@ def test_failure_row_of_a_proven_prompt_is_rescored(root):
     rec = _record({"a.mp4": {"sig": sig, "prompts": ["p0"]}})
     plan = {"a.mp4": ["p1"]}
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p0", None)]), rec, None)
-    assert (r.rows, r.kept, r.stale, plan) == ([], [], 0, {"a.mp4": ["p1", "p0"]})
+    assert (r.untouched, r.kept, r.stale, plan) == (0, [], 0, {"a.mp4": ["p1", "p0"]})
+    assert r.superseded == []
     assert r.record["models"]["m"]["videos"]["a.mp4"]["prompts"] == ["p0", "p1"]
 
 
@@ -302,7 +315,7 @@ def test_unreadable_video_or_bad_entry_is_never_fresh(root, seen):
     plan = {"gone.mp4": ["p1"]}
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("gone.mp4", "p1")]),
                _record({"gone.mp4": seen}), None)
-    assert (r.rows, r.stale, plan) == ([], 1, {"gone.mp4": ["p1"]})
+    assert (r.superseded, r.stale, plan) == ([("gone.mp4", "p1")], 1, {"gone.mp4": ["p1"]})
     assert r.record["models"]["m"]["videos"] == {"gone.mp4": {"sig": None, "prompts": ["p1"]}}
 
 
@@ -311,16 +324,129 @@ def test_entry_without_prompts_proves_none(root):
     rec = _record({"a.mp4": {"sig": _sig(root / "a.mp4"), "prompts": None}})
     plan = {"a.mp4": ["p1"]}
     r = resume("m", plan, root, ID, ReadResult(rows=[_row("a.mp4", "p1")]), rec, None)
-    assert (r.rows, r.stale, plan) == ([], 1, {"a.mp4": ["p1"]})
+    assert (r.superseded, r.stale, plan) == ([("a.mp4", "p1")], 1, {"a.mp4": ["p1"]})
 
 
 def test_dropped_rows_are_reported_with_the_first_problem(root):
     """read.dropped 2 with problems ['s.jsonl:3: torn', ...] -> Resumed.dropped 2 and the reason
-    '2 torn or invalid row(s) dropped from the output and scored again (first: s.jsonl:3:
-    torn)', before the stale reason."""
+    naming the count and the first problem, before the stale reason."""
     read = ReadResult(rows=[_row("a.mp4", "p1")], dropped=2,
                       problems=["s.jsonl:3: torn", "s.jsonl:5: bad"])
     r = resume("m", {"a.mp4": ["p1"]}, root, ID, read, None, None)
     assert r.dropped == 2
-    assert r.reasons == ["2 torn or invalid row(s) dropped from the output and scored again "
-                         "(first: s.jsonl:3: torn)", CHANGED]
+    assert r.reasons == ["2 torn or invalid row(s) in the output skipped (readers skip them; a "
+                         "pair with no valid row is scored again; first: s.jsonl:3: torn)",
+                         CHANGED]
+
+
+def test_a_later_error_row_withdraws_an_earlier_score(root):
+    """rows arrive as a one-pass iterator (as stream_output gives them): a.mp4/p1 scored 1.0,
+    then an error row for it (a withdrawal, or a failed rescore). The last row counts: the pair
+    is not done, p1 stays in the plan, nothing is stale (no score stands) and nothing is
+    withdrawn again. b.mp4's score after its error row is fresh and kept."""
+    sig_a, sig_b = _sig(root / "a.mp4"), _sig(root / "b.mp4")
+    rec = _record({"a.mp4": {"sig": sig_a, "prompts": ["p1"]},
+                   "b.mp4": {"sig": sig_b, "prompts": ["p1"]}})
+    rows = iter([_row("a.mp4", "p1", 1.0), _row("b.mp4", "p1", None), _row("a.mp4", "p1", None),
+                 _row("b.mp4", "p1", 2.0)])
+    plan = {"a.mp4": ["p1"], "b.mp4": ["p1"]}
+    r = resume("m", plan, root, ID, ReadResult(rows=rows), rec, None)
+    assert plan == {"a.mp4": ["p1"]} and r.kept == [("b.mp4", "p1", 2.0)]
+    assert (r.stale, r.superseded, r.untouched, r.reasons) == (0, [], 0, [])
+
+
+def test_root_may_be_a_function_from_video_to_path(root, tmp_path):
+    """A manifest run locates videos by a function: the signature is taken where it says."""
+    sig = _sig(root / "a.mp4")
+    rec = _record({"clip": {"sig": sig, "prompts": ["p1"]}})
+    plan = {"clip": ["p1"]}
+    r = resume("m", plan, {"clip": root / "a.mp4"}.__getitem__, ID,
+               ReadResult(rows=[_row("clip", "p1", 0.5)]), rec, None)
+    assert plan == {} and r.kept == [("clip", "p1", 0.5)]
+
+
+# --- streaming the record: one run's part in memory, the rest carried over ------------------
+
+def _big_record():
+    return {"version": 1, "models": {
+        "m": {"identity": ID, "videos": {f"v{i}.mp4": {"sig": [i, i], "prompts": [f"p{i}"]}
+                                         for i in range(50)}},
+        "n": {"identity": {"x": 1}, "videos": {"v1.mp4": {"sig": [1, 1], "prompts": ["q"]}}},
+        "odd": {"identity": ID, "videos": ["not", "a", "dict"]}}}
+
+
+def test_read_for_holds_only_this_models_entries_of_the_plan(tmp_path):
+    """Of 50 videos of m, two other models: only m's identity and its entries of v3 and v7
+    (v99 is in no entry); a model absent from the record gives an empty models table."""
+    from cleverward.engine.run_record import read_run_record_for
+
+    out = tmp_path / "s.jsonl"
+    save_run_record(out, _big_record())
+    got, problem = read_run_record_for(out, "m", {"v3.mp4", "v7.mp4", "v99.mp4"})
+    assert problem is None
+    assert got == {"version": 1, "models": {"m": {"identity": ID, "videos": {
+        "v3.mp4": {"sig": [3, 3], "prompts": ["p3"]},
+        "v7.mp4": {"sig": [7, 7], "prompts": ["p7"]}}}}}
+    assert read_run_record_for(out, "zz", {"v3.mp4"}) == ({"version": 1, "models": {}}, None)
+
+
+def test_save_with_carry_replaces_this_models_part_and_keeps_the_rest(tmp_path):
+    """m's part (v3 changed, v50 new) is saved with carry='m': m's other 49 entries, n and odd
+    stay as they were, in their places; the result is what the full-dict path would give."""
+    from cleverward.engine.run_record import read_run_record_for
+
+    out = tmp_path / "s.jsonl"
+    full = _big_record()
+    save_run_record(out, full)
+    part, _ = read_run_record_for(out, "m", {"v3.mp4", "v50.mp4"})
+    part["models"]["m"]["videos"]["v3.mp4"] = {"sig": [9, 9], "prompts": ["p3", "new"]}
+    part["models"]["m"]["videos"]["v50.mp4"] = {"sig": [5, 0], "prompts": ["p"]}
+    save_run_record(out, part, carry="m")
+    want = copy.deepcopy(full)
+    videos = want["models"]["m"]["videos"]
+    del videos["v3.mp4"]
+    videos.update(part["models"]["m"]["videos"])
+    assert load_run_record(out) == want
+    assert list(load_run_record(out)["models"]) == ["m", "n", "odd"]
+
+
+def test_save_with_carry_drops_the_entries_of_another_identity(tmp_path):
+    """m's identity changed: its old entries prove nothing and are not carried; n is."""
+    out = tmp_path / "s.jsonl"
+    save_run_record(out, _big_record())
+    other = dict(ID, head="h-2")
+    save_run_record(out, {"version": 1, "models": {"m": {"identity": other, "videos": {
+        "v1.mp4": {"sig": [1, 1], "prompts": ["p1"]}}}}}, carry="m")
+    got = load_run_record(out)
+    assert got["models"]["m"] == {"identity": other, "videos": {
+        "v1.mp4": {"sig": [1, 1], "prompts": ["p1"]}}}
+    assert got["models"]["n"] == _big_record()["models"]["n"]
+
+
+def test_an_older_one_line_record_is_read_and_saved_in_the_line_layout(tmp_path):
+    from cleverward.engine.run_record import read_run_record_for
+
+    out = tmp_path / "s.jsonl"
+    run_record_path(out).write_text(json.dumps(_big_record()) + "\n")
+    got, problem = read_run_record_for(out, "n", {"v1.mp4"})
+    assert problem is None and got["models"] == {"n": _big_record()["models"]["n"]}
+    save_run_record(out, got, carry="n")
+    assert load_run_record(out) == _big_record()
+    assert run_record_path(out).read_text().count("\n") > 50  # one entry a line now
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda text: text[: len(text) // 2], "is unreadable (JSONDecodeError)"),
+    (lambda text: '{"models": [1, 2]}', "is not a run record"),
+    (lambda text: text.replace('"n": {', '"n": 7, "x": {', 1), "is not a run record"),
+])
+def test_read_for_reports_damage_like_read(tmp_path, damage, why):
+    from cleverward.engine.run_record import read_run_record_for
+
+    out = tmp_path / "s.jsonl"
+    save_run_record(out, _big_record())
+    path = run_record_path(out)
+    path.write_text(damage(path.read_text()))
+    record, problem = read_run_record_for(out, "m", {"v1.mp4"})
+    assert record is None and problem.startswith("run record s.jsonl.cwrun.json ")
+    assert why in problem

@@ -1,8 +1,8 @@
-"""Shards: a pure function of a file's content, the same in every process and on every machine.
+"""Shards: a pure function of a video's key (its path relative to the folder, or a manifest id),
+the same in every process and on every machine, and picked without opening a video.
 
-The expected values are worked out from the rule in engine/sharding.py's docstring: the probe is
-`str(size) + NUL + first 64 KiB + last 64 KiB` (the whole file when it is at most 128 KiB), and
-the shard is the first 8 bytes of its SHA-256, big-endian, modulo N.
+The expected values are worked out from the rule in engine/sharding.py's docstring: the shard
+is the first 8 bytes of the SHA-256 of the key's UTF-8 bytes, big-endian, modulo N.
 """
 
 from __future__ import annotations
@@ -13,100 +13,108 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from cleverward.engine.sharding import PROBE_BYTES, content_probe, parse_shard, shard_of
-
-KIB = 1024
+from cleverward.engine.sharding import parse_shard, shard_of
 
 
-def _write(path, data: bytes):
-    path.write_bytes(data)
-    return path
+def _expected_shard(key: str, n: int) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % n
 
 
-def _expected_shard(probe: bytes, n: int) -> int:
-    return int.from_bytes(hashlib.sha256(probe).digest()[:8], "big") % n
-
-
-def test_probe_bytes_is_64_kib():
-    assert PROBE_BYTES == 64 * KIB
-
-
-@pytest.mark.parametrize("size", [0, 10, 64 * KIB, 64 * KIB + 1, 100 * KIB, 128 * KIB])
-def test_probe_of_a_file_up_to_128_kib_is_its_size_and_all_its_bytes(tmp_path, size):
-    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
-    p = _write(tmp_path / "v.mp4", data)
-    assert content_probe(p) == str(size).encode() + b"\0" + data
-
-
-@pytest.mark.parametrize("kib", [129, 150, 200])
-def test_probe_of_a_large_file_is_its_head_and_tail_only(tmp_path, kib):
-    """Over 128 KiB: the probe is str(size) + NUL + the first and the last 64 KiB; the middle
-    bytes do not count (200 KiB: 72 KiB of them)."""
-    data = bytearray(np.random.default_rng(kib).integers(0, 256, kib * KIB, dtype=np.uint8))
-    p = _write(tmp_path / "v.mp4", bytes(data))
-    probe = content_probe(p)
-    assert probe == str(kib * KIB).encode() + b"\0" + bytes(data[:64 * KIB]) + bytes(
-        data[-64 * KIB:])
-    data[64 * KIB] ^= 0xFF  # the first byte after the head, before the tail: same probe
-    _write(p, bytes(data))
-    assert content_probe(p) == probe
-    data[-1] ^= 0xFF  # the last byte: a different probe
-    _write(p, bytes(data))
-    assert content_probe(p) != probe
-
-
-def test_probe_of_a_frames_folder_is_its_sorted_file_names_and_sizes(tmp_path):
-    d = tmp_path / "clip"
-    d.mkdir()
-    _write(d / "b.png", b"xyz")
-    _write(d / "a.png", b"12345")
-    (d / "sub").mkdir()  # not an image: ignored
-    assert content_probe(d) == repr([("a.png", 5), ("b.png", 3)]).encode()
-
-
-def test_shard_is_the_documented_hash_of_the_probe(tmp_path):
-    """b"0123456789": probe b"10\\0" + the bytes; the shard is sha256(probe)[:8] (big-endian)
-    mod N, so two versions of the tool split a corpus the same way."""
-    p = _write(tmp_path / "v.mp4", b"0123456789")
-    probe = b"10\x000123456789"
+def test_shard_is_the_documented_hash_of_the_key():
+    """sha256("sub/clip.mp4")[:8] (big-endian) mod N, so two versions of the tool (and
+    `cleverward bulk`'s partitions) split a corpus the same way."""
     for n in (2, 3, 7, 16, 1000):
-        assert shard_of(p, n) == _expected_shard(probe, n)
-    assert len({shard_of(p, n) for n in (997, 1000, 1009)}) > 1  # not a constant
+        assert shard_of("sub/clip.mp4", n) == _expected_shard("sub/clip.mp4", n)
+    assert len({shard_of("sub/clip.mp4", n) for n in (997, 1000, 1009)}) > 1  # not a constant
+    assert shard_of("anything", 1) == 0
 
 
-def test_one_shard_and_unreadable_paths_go_to_shard_0(tmp_path):
-    p = _write(tmp_path / "v.mp4", b"0123456789")
-    assert shard_of(p, 1) == 0
-    assert [shard_of(tmp_path / "missing.mp4", n) for n in (2, 7, 16)] == [0, 0, 0]
+def test_shards_partition_a_set_of_keys_and_are_stable():
+    """Every key is in exactly one of N shards; the same call gives the same answer; for every
+    N the keys spread over more than one shard."""
+    keys = [f"gen{g}/clip{i:04}.mp4" for g in range(3) for i in range(200)]
+    for n in (2, 3, 7, 16):
+        shards = [[k for k in keys if shard_of(k, n) == s] for s in range(n)]
+        assert sorted(k for part in shards for k in part) == sorted(keys)
+        assert sum(len(p) for p in shards) == len(keys)
+        assert sum(1 for p in shards if p) > 1
+        assert [shard_of(k, n) for k in keys] == [shard_of(k, n) for k in keys]
 
 
 _CHILD = """
 import json, sys
 from cleverward.engine.sharding import shard_of
-paths = json.loads(sys.argv[1])
-print(json.dumps([[shard_of(p, n) for n in (2, 3, 7, 16)] for p in paths]))
+keys = json.loads(sys.argv[1])
+print(json.dumps([[shard_of(k, n) for n in (2, 3, 7, 16)] for k in keys]))
 """
 
 
-def test_shards_agree_across_processes_with_different_hash_seeds(tmp_path):
+def test_shards_agree_across_processes_with_different_hash_seeds():
     """Machines never talk: each computes its own split. Two fresh interpreters with different
-    PYTHONHASHSEEDs and this one must give every file the same shard (a shard built on Python's
-    salted `hash()` would not: with 12 files x 4 counts, all agreeing by chance is ~1e-10)."""
-    rng = np.random.default_rng(7)
-    paths = [str(_write(tmp_path / f"v{i}.mp4", rng.bytes(int(rng.integers(1, 3000)))))
-             for i in range(12)]
-    here = [[shard_of(p, n) for n in (2, 3, 7, 16)] for p in paths]
+    PYTHONHASHSEEDs and this one must give every key the same shard (a shard built on Python's
+    salted `hash()` would not: with 12 keys x 4 counts, all agreeing by chance is ~1e-10)."""
+    keys = [f"v{i}.mp4" for i in range(12)]
+    here = [[shard_of(k, n) for n in (2, 3, 7, 16)] for k in keys]
     for seed in ("1", "2"):
         # The child imports the same code as this process (under mutation testing, the mutant).
         env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=os.pathsep.join(sys.path))
-        out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(paths)], env=env,
+        out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(keys)], env=env,
                              capture_output=True, text=True, check=True)
         assert json.loads(out.stdout) == here
-    for column in zip(*here, strict=True):  # for every N the files spread over more than one shard
+    for column in zip(*here, strict=True):
         assert len(set(column)) > 1
+
+
+_PLAN = """
+import json, sys
+from pathlib import Path
+from cleverward.engine.score_plan import folder_corpus, manifest_corpus
+
+videos = Path(sys.argv[1]).resolve()
+opened = []
+
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, Path)):
+        path = Path(args[0] if not isinstance(args[0], bytes) else args[0].decode()).resolve()
+        if videos in path.parents:
+            opened.append(str(path))
+
+sys.addaudithook(hook)
+corpus = (manifest_corpus(sys.argv[3]) if len(sys.argv) > 3
+          else folder_corpus(videos, sys.argv[2]))
+corpus.shard(1, 3)
+print(json.dumps({"opened": opened, "plan": sorted(corpus.plan)}))
+"""
+
+
+@pytest.mark.parametrize("source", ["folder", "manifest"])
+def test_planning_a_shard_opens_no_video(tmp_path, source):
+    """A real interpreter with an audit hook on every open(): listing the folder (or reading
+    the manifest) and picking shard 1 of 3 opens no file under the videos' folder, and the shard
+    is the documented hash of each video's relative path (or the manifest's id)."""
+    videos = tmp_path / "videos"
+    (videos / "sub").mkdir(parents=True)
+    names = [f"sub/c{i:02}.mp4" for i in range(30)]
+    for name in names:
+        (videos / name).write_bytes(os.urandom(2048))  # bytes a probe would read
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"prompt": "a cat"}) + "\n")
+    manifest = videos.parent / "m.jsonl"
+    manifest.write_text("".join(json.dumps({"video": f"videos/{n}", "prompt": "a cat",
+                                            "id": f"id-{n}"}) + "\n" for n in names))
+    args = [str(videos), str(prompts)] + ([str(manifest)] if source == "manifest" else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", _PLAN, *args], env=env, capture_output=True,
+                         text=True, check=True)
+    got = json.loads(out.stdout)
+    assert got["opened"] == []
+    if source == "folder":
+        want = [n for n in names if _expected_shard(n, 3) == 1]
+    else:
+        want = [f"videos/{n}" for n in names if _expected_shard(f"id-{n}", 3) == 1]
+    assert got["plan"] == sorted(want) and 0 < len(want) < len(names)
 
 
 @pytest.mark.parametrize("text, expected", [("0/1", (0, 1)), ("3/4", (3, 4)), ("0/16", (0, 16))])

@@ -10,7 +10,6 @@ from cleverward.engine.decode.diagnose import mp4_problem
 from cleverward.engine.decode.source import NotRegularFile, open_regular, source_problem
 from cleverward.engine.embedding_cache import content_digest
 from cleverward.engine.scoring import list_folder
-from cleverward.engine.sharding import shard_of
 
 
 def test_only_regular_files_and_folders_are_sources(tmp_path):
@@ -31,7 +30,7 @@ def test_only_regular_files_and_folders_are_sources(tmp_path):
     assert source_problem(tmp_path / "absent.mp4") == "no such file or folder"
 
 
-def test_hash_and_shard_probe_never_read_a_fifo_or_device(tmp_path):
+def test_hash_never_reads_a_fifo_or_device(tmp_path):
     """Both returned at once: a blocking open or an endless read would hang this test."""
     os.mkfifo(tmp_path / "fifo.mp4")
     for path in (tmp_path / "fifo.mp4", "/dev/zero"):
@@ -39,7 +38,6 @@ def test_hash_and_shard_probe_never_read_a_fifo_or_device(tmp_path):
             content_digest(path)
         with pytest.raises(NotRegularFile):
             open_regular(path)
-        assert shard_of(path, 4) == 0  # unreadable: shard 0 reports its error
 
 
 def test_cut_mp4_reasons(tmp_path):

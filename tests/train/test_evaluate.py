@@ -90,9 +90,10 @@ def test_a_file_of_several_models_is_split_by_model(tmp_path):
     with pytest.raises(ValueError, match=r"--model 'm3': no rows for it in .*scores.jsonl "
                                          r"\(models there: 'm1', 'm2'\)"):
         _eval(tmp_path, rows, scores, pick="m3")
-    clash = scores + [_score_row("a.mp4", "p", 0.5, model="m1")]
-    with pytest.raises(ValueError, match="scores.jsonl: 'a.mp4' is scored twice"):
-        _eval(tmp_path, rows, clash)
+    # score-dir appends: a later row of a pair supersedes the earlier one (a rescore), so m1's
+    # a.mp4 is now 0.05 < b.mp4's 0.1 and m1 ranks the pair wrong
+    later = scores + [_score_row("a.mp4", "p", 0.05, model="m1")]
+    assert figure(_eval(tmp_path, rows, later), "acc_no_ties", model="m1")["value"] == 0.0
 
 
 def test_records_are_flat_and_json_has_no_nan(tmp_path):

@@ -1,10 +1,11 @@
 """Score rows -> which generator made each clip -> a (metric, generator, prompt) score table.
 
-Rows are read with the engine's own readers (engine/output.read_rows). The generator of a row is
-its "generator" field when present, else the first path component of its video when the clip
-sits in a sub-folder (videos/<generator>/<clip>); `generator_from` forces one of the two. Rows
-with an error (no score) are counted and left out; a row whose generator cannot be told, or whose
-score is not a number, is an error naming the file and line.
+Rows are read with the engine's own readers (engine/output.read_output: the last row of each
+pair, as score-dir appends). The generator of a row is its "generator" field when present, else
+the first path component of its video when the clip sits in a sub-folder
+(videos/<generator>/<clip>); `generator_from` forces one of the two. Rows with an error (no
+score) are counted and left out; a row whose generator cannot be told, or whose score is not a
+number, is an error naming the file and line.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cleverward.engine.dimensions import CANONICAL_DIMENSIONS, OVERALL
-from cleverward.engine.output import OutputError, read_rows
+from cleverward.engine.output import OutputError, read_output
 
 METRICS: tuple[str, ...] = (OVERALL, *CANONICAL_DIMENSIONS)
 GENERATOR_FROM = ("auto", "field", "folder")
@@ -54,17 +55,6 @@ class LoadedScores:
 def score_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     return {".csv": "csv", ".parquet": "parquet"}.get(suffix, "jsonl")
-
-
-def _row_places(path: Path, fmt: str, n: int) -> list[str]:
-    """'file:line' for each row read_rows returns (it skips blank JSONL lines)."""
-    if fmt == "jsonl":
-        with open(path, encoding="utf-8") as f:
-            lines = [i for i, line in enumerate(f, start=1) if line.strip()]
-        return [f"{path}:{i}" for i in lines[:n]]
-    if fmt == "csv":
-        return [f"{path}:{i + 2}" for i in range(n)]  # line 1 is the header
-    return [f"{path}: row {i + 1}" for i in range(n)]
 
 
 def generator_of(row: dict, where: str, generator_from: str = "auto") -> str:
@@ -122,11 +112,11 @@ def load_scores(paths: list[str | Path], generator_from: str = "auto") -> Loaded
             raise CompareInputError(f"{path}: no such score file")
         fmt = score_format(path)
         try:
-            rows = read_rows(path, fmt)
+            read = read_output(path, fmt)  # the last row per pair, and where it was read
         except OutputError as exc:
             raise CompareInputError(str(exc).replace("; use --overwrite or another --out", "")) \
                 from None
-        for row, where in zip(rows, _row_places(path, fmt, len(rows)), strict=True):
+        for row, where in zip(read.rows, read.places, strict=True):
             clip = _clip(row, where, generator_from)
             if clip is None:
                 failed += 1

@@ -1,0 +1,177 @@
+"""Single-process score-dir memory against the size of --out: flat, and the earlier rows are not
+rewritten.
+
+    python -m cleverward.benchmarks.bench_memory [--rows 5000000] [--videos 8] [--with-record]
+                                                 [--json out.json]
+
+Set-up: a few real H.264 clips and a prompts file (2 prompts), and an --out that already holds
+`--rows` rows of OTHER videos and prompts, written directly as JSONL (synthetic rows, the shape
+score-dir writes). Then, each in its own process (`cleverward score-dir`, peak RSS of that
+child from os.wait4):
+
+  empty    score-dir on the clips into an empty --out
+  big      the same into the big --out (its rows are streamed by resume, never held)
+  rerun    the same again on the big --out: every pair is done, nothing is scored
+
+With --with-record the big --out also has a run record listing every one of its rows as scored
+by this very model identity (so resume and the record save must not load it: the record is
+streamed, only this run's videos' entries are held). For `big` it checks the earlier rows were
+not rewritten: the file is the same inode and its
+first N bytes (N = its size before) hash the same, and reports the bytes appended.
+Target (issue 10): peak RSS of `big` <= 1.5 x that of `empty`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cleverward.benchmarks.bad_inputs import write_h264
+
+CLI = [sys.executable, "-c", "from cleverward.cli.app import main; main()"]
+PROMPTS = ("a red ball bouncing on grass", "a city street at night")
+
+
+def write_other_rows(path: Path, rows: int, model: str = "default") -> None:
+    """`rows` valid score rows of videos and prompts no run here plans (1,000 prompts)."""
+    from cleverward.engine.dimensions import CANONICAL_DIMENSIONS
+
+    dims = ", ".join(f'"{d}": 0.{{s}}' for d in CANONICAL_DIMENSIONS)
+    template = ('{{"video": "other/clip_{i:08d}.mp4", "prompt": "other prompt {p}", '
+                '"score": 0.{s}, "dimensions": {{' + dims + '}}, "model": "' + model +
+                '", "error": null}}\n')
+    with open(path, "w", encoding="utf-8") as f:
+        for start in range(0, rows, 100_000):
+            f.write("".join(template.format(i=i, p=i % 1000, s=100000 + i % 900000)
+                            for i in range(start, min(rows, start + 100_000))))
+
+
+def write_other_record(out: Path, rows: int) -> None:
+    """The run record of write_other_rows' rows, in the line layout save_run_record writes (one
+    video entry a line), for the default model's identity with --frames 8."""
+    from cleverward.engine.model import RewardModel
+    from cleverward.engine.run_record import model_identity, run_record_path
+
+    model = RewardModel.from_pretrained("default")
+    identity = model_identity(model, model.decode_config(8, "auto"))
+    with open(run_record_path(out), "w", encoding="utf-8") as f:
+        f.write('{"version": 1, "models": {\n"default": {"identity": ' + json.dumps(identity)
+                + ', "videos": {')
+        for start in range(0, rows, 100_000):
+            f.write(",".join(
+                f'\n"other/clip_{i:08d}.mp4": {{"sig": [1000, 1700000000000000000], '
+                f'"prompts": ["other prompt {i % 1000}"]}}'
+                for i in range(start, min(rows, start + 100_000))) + ("," if start + 100_000
+                                                                      < rows else ""))
+        f.write("\n}}\n}}\n")
+
+
+def prefix_sha256(path: Path, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        left = size
+        while left:
+            block = f.read(min(left, 1 << 22))
+            if not block:
+                break
+            h.update(block)
+            left -= len(block)
+    return h.hexdigest()
+
+
+def run_child(args: list[str], timeout: float = 3600) -> dict:
+    """`cleverward ARGS` in a child process: wall seconds, exit code, peak RSS (MiB)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"cleverward {' '.join(args)} exited {proc.returncode}: "
+                           f"{stderr[-2000:]}")
+    return {"seconds": round(seconds, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+
+
+def run(work: Path, rows: int, videos: int, with_record: bool = False) -> dict:
+    folder = work / "videos"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(videos):
+        write_h264(folder / f"v{i:02d}.mp4", frames=16 + i)
+    prompts = work / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS))
+    big = work / "big.jsonl"
+    mark = time.perf_counter()
+    write_other_rows(big, rows)
+    if with_record:
+        write_other_record(big, rows)
+    setup_s = time.perf_counter() - mark
+    size, inode = big.stat().st_size, big.stat().st_ino
+    digest = prefix_sha256(big, size)
+    base = ["score-dir", str(folder), "--prompts", str(prompts), "--no-cache", "-q",
+            "--workers", "1"]
+    empty = run_child([*base, "--out", str(work / "empty.jsonl")])
+    filled = run_child([*base, "--out", str(big), "--summary-json", str(work / "big.json")])
+    after = big.stat().st_size
+    unchanged = big.stat().st_ino == inode and prefix_sha256(big, size) == digest
+    rerun = run_child([*base, "--out", str(big), "--summary-json", str(work / "rerun.json")])
+    s_big = json.loads((work / "big.json").read_text())
+    s_rerun = json.loads((work / "rerun.json").read_text())
+    record = None
+    if with_record:
+        from cleverward.engine.run_record import read_run_record_for, run_record_path
+
+        kept, _ = read_run_record_for(big, "default", {"other/clip_00000000.mp4"})
+        record = {"bytes": run_record_path(big).stat().st_size,
+                  "earlier_entries_kept": kept is not None and "other/clip_00000000.mp4" in
+                  kept["models"]["default"]["videos"]}
+    return {
+        "rows_before": rows, "run_record": record, "out_bytes_before": size,
+        "setup_s": round(setup_s, 1),
+        "videos": videos, "prompts": len(PROMPTS),
+        "empty": empty,
+        "big": {**filled, "scored": s_big["scored"], "untouched": s_big["untouched"],
+                "bytes_appended": after - size, "earlier_bytes_unchanged": unchanged},
+        "rerun": {**rerun, "scored": s_rerun["scored"], "resumed": s_rerun["resumed"]},
+        "rss_ratio_big_over_empty": round(filled["peak_rss_mib"] / empty["peak_rss_mib"], 3),
+        "target_ratio": 1.5,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=5_000_000, help="rows of other prompts in --out")
+    ap.add_argument("--videos", type=int, default=8, help="clips scored")
+    ap.add_argument("--with-record", action="store_true", help="give the big --out a run "
+                    "record listing all its rows for this model")
+    ap.add_argument("--work", type=Path, default=None, help="folder for the files (default: a "
+                    "temporary one, removed after)")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = ap.parse_args(argv)
+    if args.rows < 1 or args.videos < 1:
+        ap.error("--rows and --videos must be at least 1")
+    if args.work is None:
+        with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
+            result = run(Path(tmp), args.rows, args.videos, args.with_record)
+    else:
+        result = run(args.work, args.rows, args.videos, args.with_record)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    ok = result["rss_ratio_big_over_empty"] <= result["target_ratio"] and result["big"][
+        "earlier_bytes_unchanged"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
