@@ -23,6 +23,10 @@ from pathlib import Path
 from cleverward.engine.dimensions import CANONICAL_DIMENSIONS
 
 CSV_COLUMNS = ["video", "prompt", "score", *CANONICAL_DIMENSIONS, "model", "error"]
+# The error of a row that withdraws an earlier score (its video or its model changed since): a
+# tombstone. Resume sees it (the pair is not done); readers return no row for a pair it ends.
+WITHDRAWN = ("earlier score withdrawn: the video file or the model changed since it was "
+             "scored; a later row for this pair replaces this one")
 _REDO = "use --overwrite or another --out"
 
 
@@ -141,7 +145,8 @@ def read_rows(path: str | Path, fmt: str) -> list[dict]:
 def read_output(path: str | Path, fmt: str) -> ReadResult:
     """The rows of an output file, one per (video, prompt, model): the last one written, since
     score-dir appends and a later row supersedes an earlier one (a rescore, or an error row that
-    withdraws a score whose video changed). `places` says where each was read. A torn last line
+    withdraws a score whose video or model changed: a pair it ends has no row, WITHDRAWN).
+    `places` says where each was read. A torn last line
     (a crash mid-write) and any row that is not a valid score row ("score": "high", NaN, Inf,
     wrong types) are dropped and counted. A file in which no row is valid is not a score file:
     an OutputError naming it, so an output pointed at the wrong file is never written to."""
@@ -150,8 +155,9 @@ def read_output(path: str | Path, fmt: str) -> ReadResult:
     for where, row in iter_output(path, fmt, result):
         latest.pop(row_key(row), None)  # the last row of a pair takes its place in file order
         latest[row_key(row)] = (where, row)
-    result.places = [where for where, _ in latest.values()]
-    result.rows = [row for _, row in latest.values()]
+    kept = [(where, row) for where, row in latest.values() if row.get("error") != WITHDRAWN]
+    result.places = [where for where, _ in kept]
+    result.rows = [row for _, row in kept]
     return result
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from cleverward.engine.checkpoint import identity_place, weights_digest
 from cleverward.engine.decode.source import source_problem
 from cleverward.engine.embedding_cache import file_signature
-from cleverward.engine.output import ReadResult
+from cleverward.engine.output import WITHDRAWN, ReadResult
 from cleverward.engine.run_record_layout import (
     NotARecord,
     is_record,
@@ -46,8 +46,7 @@ from cleverward.engine.run_record_layout import (
 )
 
 RUN_RECORD_SUFFIX = ".cwrun.json"
-SUPERSEDED = ("earlier score withdrawn: the video file or the model changed since it was "
-              "scored; a later row for this pair replaces this one")
+SUPERSEDED = WITHDRAWN  # the tombstone row's error (engine/output.py)
 RECORD_VERSION = 1
 
 

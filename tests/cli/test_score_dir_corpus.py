@@ -113,9 +113,9 @@ def test_top_and_no_ranking(tmp_path, corpus, clips_dir):
 def test_killed_after_withdrawing_a_stale_score_leaves_none_standing(tmp_path, corpus,
                                                                      monkeypatch):
     """a.mp4 changes after a run. The next run is stopped right after it has withdrawn a.mp4's
-    old score and saved the record (before scoring anything): readers then see an error row
-    for a.mp4, not its old score, and the next run rescores it to the new clip's score. The
-    earlier bytes of the file are never rewritten."""
+    old score and saved the record (before scoring anything): readers then see no row for
+    a.mp4 (its old score is withdrawn; the file still holds it), and the next run rescores it
+    to the new clip's score. The earlier bytes of the file are never rewritten."""
     from cleverward.engine import scoring
 
     videos, prompts = corpus
@@ -134,7 +134,8 @@ def test_killed_after_withdrawing_a_stale_score_leaves_none_standing(tmp_path, c
         run_cli("score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--no-cache")
     assert out.read_bytes().startswith(before)
     now = _table(out)
-    assert now[("a.mp4", "a square moving")][0] is None  # withdrawn, not the stale score
+    assert ("a.mp4", "a square moving") not in now  # withdrawn: no stale score standing
+    assert b"earlier score withdrawn" in out.read_bytes()[len(before):]
     assert now[("c.mp4", "only c")] == first[("c.mp4", "only c")]
     summary = tmp_path / "sum.json"
     _ok("score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--no-cache",
