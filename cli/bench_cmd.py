@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from cleverward.cli.common import progress_bar
+
 
 def bench(
     quick: bool = typer.Option(False, "--quick", help="About a minute: a small corpus."),
@@ -15,14 +17,31 @@ def bench(
     corpus_dir: Path = typer.Option(
         None, "--corpus-dir", help="Where the clips are made and reused (default: under the "
         "cleverward cache folder)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Measure each stage, the engine end to end, and the naive reference, in one run."""
     from cleverward.benchmarks.suite import format_table, run_suite
 
-    results = run_suite(quick=quick, work_dir=work_dir, corpus_dir=corpus_dir)
+    with progress_bar(None, "bench", quiet, unit="step") as bar:
+        results = run_suite(quick=quick, work_dir=work_dir, corpus_dir=corpus_dir,
+                            progress=_Steps(bar))
     typer.echo(format_table(results))
     if json_out:
         json_out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+class _Steps:
+    """The suite's steps on a bar: each done step advances it and names itself."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+
+    def set_total(self, total: int) -> None:
+        self.bar.set_total(total)
+
+    def __call__(self, name: str) -> None:
+        self.bar.set_note(f"{name} done")
+        self.bar(1)
 
 
 def register(app: typer.Typer) -> None:

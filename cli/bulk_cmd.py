@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail, progress_bar
+from cleverward.cli.choices import Backend, Decoder, Executor
+from cleverward.cli.common import choice_option, config_error, err, fail, progress_bar
 
 
 def bulk(
@@ -27,7 +28,8 @@ def bulk(
     ] = None,
     partitions: Annotated[int, typer.Option(
         "--partitions", help="Partitions (0: about 2,000 pairs each).")] = 0,
-    executor: Annotated[str, typer.Option("--executor", help="ray | local")] = "ray",
+    executor: Annotated[Executor, choice_option(
+        Executor, "--executor", help="Ray Data, or this process.")] = "ray",
     address: Annotated[str | None, typer.Option(
         "--ray-address", help="An existing Ray cluster (default: start a local one).")] = None,
     num_cpus: Annotated[int | None, typer.Option(
@@ -39,9 +41,10 @@ def bulk(
         "--encode-actors", help="Encoder actors (0: one per GPU, else one).")] = 0,
     encode_cpus: Annotated[float, typer.Option("--encode-cpus", help="CPUs per encoder.")] = 1.0,
     frames: Annotated[int, typer.Option("--frames", help="Frames sampled per video.")] = 8,
-    decoder: Annotated[str, typer.Option("--decoder", help="auto | pyav | dali")] = "auto",
-    backend: Annotated[str, typer.Option(
-        "--backend", help="auto | torch | onnx | tensorrt")] = "auto",
+    decoder: Annotated[Decoder, choice_option(Decoder, "--decoder", help="Video decoder.")] = (
+        "auto"),
+    backend: Annotated[Backend, choice_option(
+        Backend, "--backend", help="Where the reward head runs.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Videos per batch.")] = 8,
     cache: Annotated[Path | None, typer.Option(
         "--cache", help="Embedding cache folder (each node's own, or a shared one).")] = None,
@@ -69,7 +72,8 @@ def bulk(
         with progress_bar(None, "bulk", quiet) as update:
             summary = run_bulk(cfg, progress=update)
     except (ManifestError, PlanError, BackendUnavailable, FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, {"ray_address": "--ray-address", "cache_dir": "--cache",
+                                "use_cache": "--no-cache", "manifest": "MANIFEST"}, BulkConfig))
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
         return

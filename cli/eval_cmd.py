@@ -11,7 +11,10 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import fail
+from cleverward.cli.common import check_file, config_error, fail, progress_bar
+
+EVAL_OPTIONS = {"pick": "--model", "cache_dir": "--cache", "use_cache": "--no-cache",
+                "conventions": "--convention"}
 
 
 class ConventionChoice(str, Enum):
@@ -61,6 +64,7 @@ def eval_command(
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the report as JSON: figures as a flat list of records.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Evaluate a reward model on pairs, per dataset and dimension."""
     from cleverward.train.evaluate import EvalConfig, evaluate, format_eval, json_ready
@@ -68,10 +72,10 @@ def eval_command(
     run_model = model if scores is None else None
     if run_model is None and scores is None:
         run_model = "default"
+    check_file(pairs, "--pairs", "pairs file")
+    if scores is not None:
+        check_file(scores, "--scores", "score-dir output file")
     try:
-        if not pairs.is_file():
-            raise FileNotFoundError(f"--pairs {pairs}: " + (
-                "is a folder; give the pairs file" if pairs.is_dir() else "no such file"))
         cfg = EvalConfig(pairs=str(pairs), model=run_model,
                          scores=str(scores) if scores else None,
                          pick=model if scores is not None else None,
@@ -80,9 +84,10 @@ def eval_command(
                          tie_threshold=tie_threshold, epsilon=epsilon, bootstrap=bootstrap,
                          ci=ci, seed=seed, frames=frames,
                          cache_dir=str(cache) if cache else None, use_cache=not no_cache)
-        report = evaluate(cfg)
+        with progress_bar(None, "embedding", quiet) as progress:
+            report = evaluate(cfg, progress=progress)
     except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, EVAL_OPTIONS, EvalConfig))
     if as_json:
         typer.echo(json.dumps(json_ready(report), indent=2, allow_nan=False))
     else:

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail
+from cleverward.cli.choices import ExportFormat
+from cleverward.cli.common import choice_option, err, fail
 
 Out = Annotated[Path, typer.Option("--out", help="Output folder.")]
 Model = Annotated[str, typer.Option("--model", help="Named model or checkpoint folder.")]
-Format = Annotated[str, typer.Option("--format", help="onnx | tensorrt")]
+Format = Annotated[ExportFormat, choice_option(ExportFormat, "--format", help="What to write.")]
 Parts = Annotated[str, typer.Option("--components", help="Comma-separated parts to export.")]
 Workspace = Annotated[float, typer.Option("--workspace-gib", help="TensorRT builder workspace.")]
 Fp32 = Annotated[bool, typer.Option("--fp32", help="TensorRT: do not enable fp16.")]

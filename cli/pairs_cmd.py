@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail, progress_bar
+from cleverward.cli.common import config_error, err, fail, progress_bar
+
+PAIRS_OPTIONS = {"datasets": "--dataset", "margin_frac": "--margin", "keep_ties": "--drop-ties",
+                 "negatives_per_video": "--negatives", "taxonomy_file": "--taxonomy"}
 
 
 def build_pairs_command(
@@ -68,7 +71,7 @@ def build_pairs_command(
             rows = sorted(rows, key=_row_order)
         write_pairs(rows, out)
     except (AnnotationError, TaxonomyError, FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, PAIRS_OPTIONS, PairsConfig))
     report = summary.to_dict() | ({"mining": mined} if mined else {})
     if not quiet:
         err(summary.to_text())

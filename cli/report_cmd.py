@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail
+from cleverward.cli.choices import GeneratorFrom, Ties
+from cleverward.cli.common import choice_option, config_error, err, fail
 
 
 def report_command(
@@ -19,9 +20,12 @@ def report_command(
                          "strips come from it.")] = None,
     eval_file: Annotated[Path | None, typer.Option(
         "--eval", help="Eval results JSON (a list of records) to show as a table.")] = None,
-    ties: Annotated[str, typer.Option("--ties", help="half | drop | loss")] = "half",
-    generator_from: Annotated[str, typer.Option("--generator-from",
-                                                help="auto | field | folder")] = "auto",
+    ties: Annotated[Ties, choice_option(
+        Ties, "--ties", help="A tied prompt in win rates: half a win, dropped, or a loss.")] = (
+        "half"),
+    generator_from: Annotated[GeneratorFrom, choice_option(
+        GeneratorFrom, "--generator-from", help="field: the rows' generator; folder: "
+        "videos/<generator>/<clip>.")] = "auto",
     model: Annotated[str | None, typer.Option("--model", help="Whose rows to compare.")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -53,7 +57,7 @@ def report_command(
             workers=workers, title=title)
         summary = build_report(cfg)
     except (CompareInputError, EvalFileError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, {"eval_file": "--eval"}, CompareConfig))
     except OSError as exc:
         fail(f"{out}: cannot write it ({exc.strerror or exc})")
     missing = f", {summary.no_preview} without preview" if summary.no_preview else ""

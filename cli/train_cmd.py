@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail
+from cleverward.cli.choices import Mode, Objective
+from cleverward.cli.common import (
+    Progress,
+    announce_op_build,
+    check_file,
+    choice_option,
+    config_error,
+    fail,
+    progress_bar,
+)
+
+TRAIN_OPTIONS = {"init_model": "--model", "cache_dir": "--cache", "use_cache": "--no-cache",
+                 "resume": "--no-resume"}
 
 
 def train_command(
@@ -24,10 +37,11 @@ def train_command(
         "--videos-root", help="Folder the pairs' video paths are relative to.")] = None,
     model: Annotated[str, typer.Option(
         "--model", help="Checkpoint to start from (its encoders are kept).")] = "default",
-    objective: Annotated[str, typer.Option(
-        "--objective", help="bt | bt-ties | sft (the paper's regression baseline)")] = "bt",
-    mode: Annotated[str, typer.Option(
-        "--mode", help="frozen (train the head) | unfrozen (the encoders too)")] = "frozen",
+    objective: Annotated[Objective, choice_option(
+        Objective, "--objective", help="Bradley-Terry, with ties, or sft (the paper's "
+        "regression baseline).")] = "bt",
+    mode: Annotated[Mode, choice_option(
+        Mode, "--mode", help="frozen: train the head; unfrozen: the encoders too.")] = "frozen",
     lora_rank: Annotated[int, typer.Option(
         "--lora-rank", help="unfrozen: LoRA adapter rank (0: fine-tune all weights).")] = 0,
     encoder_lr: Annotated[float, typer.Option(
@@ -46,7 +60,8 @@ def train_command(
         "--val-fraction", help="Share of prompts held out for early stopping.")] = 0.1,
     patience: Annotated[int, typer.Option("--patience")] = 6,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    zero_stage: Annotated[int, typer.Option("--zero-stage", help="DeepSpeed ZeRO stage.")] = 0,
+    zero_stage: Annotated[int, typer.Option(
+        "--zero-stage", min=0, max=3, help="DeepSpeed ZeRO stage.")] = 0,
     deepspeed_config: Annotated[Path | None, typer.Option(
         "--deepspeed-config", help="A DeepSpeed JSON used instead of the generated one.")] = None,
     frames: Annotated[int | None, typer.Option("--frames")] = None,
@@ -74,14 +89,14 @@ def train_command(
             cache_dir=str(cache) if cache else None, use_cache=not no_cache,
             resume=not no_resume, quiet=quiet)
     except ValueError as exc:
-        fail(str(exc))
-    if not pairs.is_file():
-        fail(f"{pairs}: pairs file not found")
+        fail(config_error(exc, TRAIN_OPTIONS, TrainConfig))
+    check_file(pairs, "--pairs", "pairs file")
+    if deepspeed_config is not None:
+        check_file(deepspeed_config, "--deepspeed-config", "DeepSpeed JSON file")
     if video_encoder:
         cfg = _init_from_encoders(cfg, video_encoder, text_encoder)
     result = _run(cfg)
-    if not quiet:
-        err(format_result(result))
+    typer.echo(format_result(result) if not quiet else result.out)  # the result: stdout
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
@@ -104,11 +119,13 @@ def _init_from_encoders(cfg, video_encoder: str, text_encoder: str):
 def _run(cfg):
     from cleverward.train.trainer import train
 
-    with _TrainProgress(cfg.epochs, cfg.quiet) as progress:
+    announce_op_build("deepspeed_shm_comm", "shm comm", "about 35 s on 2 cores")
+    with _TrainProgress(cfg.epochs, cfg.quiet) as progress, \
+            progress_bar(None, "embedding", cfg.quiet) as embedded, deepspeed_logs_to_stderr():
         try:
-            return train(cfg, progress=progress)
+            return train(cfg, progress=progress, embed_progress=embedded)
         except (FileNotFoundError, ValueError) as exc:
-            fail(str(exc))
+            fail(config_error(exc, TRAIN_OPTIONS, type(cfg)))
 
 
 def format_result(r) -> str:
@@ -129,14 +146,37 @@ def format_result(r) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def deepspeed_logs_to_stderr():
+    """DeepSpeed logs through its logger's handler on stdout and print()s build notes: both go
+    to stderr, so stdout holds the result only."""
+    import logging
+
+    handlers = [h for h in logging.getLogger("DeepSpeed").handlers
+                if isinstance(h, logging.StreamHandler) and h.stream is sys.__stdout__]
+    try:
+        from deepspeed.utils import logger
+    except ImportError:
+        logger = None
+    if logger is not None:
+        handlers += [h for h in logger.handlers if isinstance(h, logging.StreamHandler)
+                     and getattr(h, "stream", None) in (sys.stdout, sys.__stdout__)]
+    before = [handler.stream for handler in handlers]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, before, strict=True):
+            handler.setStream(stream)
+
+
 class _TrainProgress:
-    """A tqdm bar over epochs with the running loss and pairwise accuracy."""
+    """Epochs as a progress bar, with the running loss and pairwise accuracy as its note."""
 
     def __init__(self, epochs: int, quiet: bool) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=epochs, desc="training", unit="epoch", file=sys.stderr,
-                        disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+        self.bar = Progress("training", "epoch", epochs, quiet)
 
     def __enter__(self):
         return self
@@ -146,12 +186,12 @@ class _TrainProgress:
 
     def __call__(self, event: dict) -> None:
         if event["event"] == "step":
-            self.bar.set_postfix(loss=f"{event['loss']:.3f}", acc=f"{event['acc']:.3f}")
+            self.bar.set_note(f"loss {event['loss']:.3f}, acc {event['acc']:.3f}")
         elif event["event"] == "epoch":
-            self.bar.update(1)
             if "val_acc" in event:
-                self.bar.set_postfix(val_loss=f"{event['val_loss']:.3f}",
-                                     val_acc=f"{event['val_acc']:.3f}")
+                self.bar.set_note(f"val_loss {event['val_loss']:.3f}, "
+                                  f"val_acc {event['val_acc']:.3f}")
+            self.bar(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -258,8 +258,9 @@ class RowWriter:
     past the checks can never stop a run half-way with a 0-byte file."""
 
     def __init__(self, path: str | Path | None, fmt: str, keep: list[dict] | None = None,
-                 stream=None) -> None:
+                 stream=None, provenance: dict | None = None) -> None:
         self.path, self.fmt = (Path(path) if path is not None else None), fmt
+        self.provenance = provenance  # Parquet: kept in the schema metadata (key "cleverward")
         self.appends = fmt != "parquet"  # rows reach the file as they are written
         self.closed = False
         keep = keep or []
@@ -339,6 +340,8 @@ class RowWriter:
             + [(d, pa.float64()) for d in CANONICAL_DIMENSIONS]
             + [("model", pa.string()), ("error", pa.string())]
         )
+        if self.provenance:
+            schema = schema.with_metadata({"cleverward": json.dumps(self.provenance)})
         table = pa.Table.from_pylist(self._pq_rows, schema=schema)
         with self._naming_errors():
             pq.write_table(table, self._tmp)
@@ -350,3 +353,19 @@ class RowWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def provenance(config: dict, identity: dict) -> dict:
+    """What made an output: the cleverward version, the model (as given and its identity: encoder
+    fingerprint, head digest, frames sampled), the run's config and command line, the UTC time."""
+    import sys
+    from datetime import datetime, timezone
+    from importlib import metadata
+
+    try:
+        version = metadata.version("cleverward")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    return {"cleverward_version": version, "model": config.get("model"),
+            "model_identity": identity, "config": config, "command": list(sys.argv),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -16,7 +16,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +28,9 @@ from cleverward.engine.decode.frames_dir import is_frames_dir
 from cleverward.engine.decode.source import source_problem
 from cleverward.engine.decode_pool import decode_stream
 from cleverward.engine.encode_batch import encode_isolating
-from cleverward.engine.output import ReadResult, RowWriter, make_row, read_output
+from cleverward.engine.output import ReadResult, RowWriter, make_row, provenance, read_output
 from cleverward.engine.output_target import owning, resolve_output
+from cleverward.engine.progress import report_total
 from cleverward.engine.prompts import PromptEntry, parse_prompts
 from cleverward.engine.run_record import (
     Resumed,
@@ -189,7 +190,8 @@ def score_directory(
     start = time.perf_counter()
     target = resolve_output(cfg.out)  # a device or FIFO is refused before any work
     root = Path(cfg.videos_dir)
-    entries = parse_prompts(cfg.prompts_file, root)  # all prompt errors before any decoding
+    entries = parse_prompts(cfg.prompts_file, root, missing_ok=True)  # errors before decoding
+    missing = {e.video: e.missing for e in reversed(entries) if e.missing}  # first line wins
     listing = list_folder(root)
     plan = plan_pairs(entries, listing.videos)
     if cfg.shard[1] > 1:
@@ -205,14 +207,17 @@ def score_directory(
     cache = cache or NullCache()
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
     with owning(target):
-        resumed = _resume(cfg, target, plan, root, model_identity(model, decode_cfg))
+        identity = model_identity(model, decode_cfg)
+        resumed = _resume(cfg, target, plan, root, identity)
         summary = _start_summary(listing, resumed)
         mark = time.perf_counter()
         summary.timings["plan"] = mark - start
         text_table = _embed_prompts(model, sorted({p for ps in plan.values() for p in ps}), cache)
         summary.timings["text"] = time.perf_counter() - mark
+        report_total(progress, len(plan))
         _write_rows(cfg, target, resumed, stream, lambda writer: _score_plan(
-            cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary, progress))
+            cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary, progress,
+            missing), provenance(asdict(cfg), identity))
     for warning in getattr(cache, "warnings", ()):
         summary.warn(warning)
     summary.seconds = time.perf_counter() - start
@@ -243,7 +248,7 @@ def _start_summary(listing: Listing, resumed: Resumed) -> ScoreSummary:
     return summary
 
 
-def _write_rows(cfg, target, resumed: Resumed, stream, score) -> None:
+def _write_rows(cfg, target, resumed: Resumed, stream, score, about: dict | None = None) -> None:
     """Open the writer, record the run beside a file output, and let `score(writer)` run."""
     if target.is_stdout:
         import sys
@@ -251,7 +256,7 @@ def _write_rows(cfg, target, resumed: Resumed, stream, score) -> None:
         with RowWriter(None, cfg.format, stream=stream or sys.stdout) as writer:
             score(writer)
         return
-    writer = RowWriter(target.path, cfg.format, resumed.rows)
+    writer = RowWriter(target.path, cfg.format, resumed.rows, provenance=about)
     try:
         with writer:
             if writer.appends:  # rows land as they finish: record them now
@@ -263,12 +268,12 @@ def _write_rows(cfg, target, resumed: Resumed, stream, score) -> None:
 
 
 def _score_plan(cfg, model, cache, root, plan, text_table, decode_cfg, writer, summary,
-                progress) -> None:
+                progress, missing=None) -> None:
     mark = time.perf_counter()
     scorer = _Scorer(model, text_table, plan, writer, summary, cfg.model)
     pending_v, pending_e, to_decode = [], [], []
     for video in plan:
-        problem = source_problem(root / video)
+        problem = (missing or {}).get(video) or source_problem(root / video)
         if problem is not None:  # never hashed, never decoded: an error row at once
             scorer.fail(video, problem)
             if progress:
