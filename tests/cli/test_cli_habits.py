@@ -1,0 +1,231 @@
+"""The CLI habits users bring from typer / rich tools (issue 13): choices with suggestions,
+consistent option names, results on stdout, progress with a total and an ETA, messages that name
+options and files, the synth task scored as printed, provenance in Parquet output."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+from tests.cli.run import run_cli
+
+# -- 1. choices ------------------------------------------------------------------------------
+
+TYPOS = [  # command, option, a typo, the value it should suggest
+    (["score-dir", "d", "--prompts", "p"], "--decoder", "pyv", "pyav"),
+    (["score-dir", "d", "--prompts", "p"], "--backend", "onx", "onnx"),
+    (["score-dir", "d", "--prompts", "p"], "--format", "parquette", "parquet"),
+    (["export", "--out", "o"], "--format", "tensort", "tensorrt"),
+    (["index", "build", "d"], "--kind", "hsnw", "hnsw"),
+    (["search", "x"], "--kind", "flt", "flat"),
+    (["bulk", "m", "--out", "o"], "--executor", "locl", "local"),
+    (["train", "--pairs", "p", "--out", "o"], "--objective", "bt-tie", "bt-ties"),
+    (["train", "--pairs", "p", "--out", "o"], "--mode", "frozn", "frozen"),
+    (["compare", "s"], "--ties", "hlf", "half"),
+    (["report", "s"], "--generator-from", "folders", "folder"),
+    (["synth", "o"], "--codec", "vp8", "vp9"),
+]
+
+
+@pytest.mark.parametrize(("command", "option", "typo", "meant"), TYPOS)
+def test_a_typo_in_a_choice_suggests_the_value_and_help_lists_them(command, option, typo,
+                                                                     meant):
+    res = run_cli(*command, option, typo)
+    assert res.exit_code == 2
+    text = " ".join(res.output.replace("\u2502", " ").split())  # rich boxes and wraps errors
+    assert f"did you mean '{meant}'?" in text and option in text
+    help_text = run_cli(*command[:2 if command[0] in ("index",) else 1], "-h").output
+    assert meant in help_text
+
+
+def test_the_cli_choices_are_the_engines_own():
+    from cleverward.cli import choices as c
+    from cleverward.engine import config
+    from cleverward.engine.bulk.run import EXECUTORS
+    from cleverward.engine.export.api import FORMATS as EXPORT_FORMATS
+    from cleverward.engine.video_index import INDEX_KINDS
+    from cleverward.train.compare.rows import GENERATOR_FROM
+    from cleverward.train.compare.winrate import TIES
+    from cleverward.train.config import MODES, OBJECTIVES
+    from cleverward.train.synth import CODECS
+
+    def values(kind):
+        return tuple(v.value for v in kind)
+
+    assert values(c.Decoder) == config.DECODERS and values(c.Backend) == config.BACKENDS
+    assert values(c.ScoreFormat) == config.FORMATS
+    assert values(c.ExportFormat) == EXPORT_FORMATS and values(c.IndexKind) == INDEX_KINDS
+    assert values(c.SearchKind) == INDEX_KINDS[1:] and values(c.Executor) == EXECUTORS
+    assert values(c.Objective) == OBJECTIVES and values(c.Mode) == MODES
+    assert values(c.Ties) == TIES and values(c.GeneratorFrom) == GENERATOR_FROM
+    assert values(c.Codec) == tuple(CODECS)
+
+
+# -- 2 and 8. synth --count; its output scored by the command the README gives ---------------
+
+def test_synth_count_and_its_output_scores_with_the_printed_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = run_cli("synth", "synth", "--count", "2", "--videos-per-prompt", "2", "--frames", "6",
+                  "--height", "64", "--width", "64")
+    assert res.exit_code == 0, res.output
+    assert "4 clips for 2 prompts" in res.stdout  # the result, on stdout
+    assert "score-dir synth/videos --prompts synth/prompts.jsonl" in res.stderr
+    res = run_cli("score-dir", "synth/videos", "--prompts", "synth/prompts.jsonl", "--out",
+                  "s.jsonl", "--no-cache", "-q")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(r["error"] is None for r in rows), rows
+
+
+def test_synth_prompts_n_still_works_with_a_deprecation_warning(tmp_path):
+    res = run_cli("synth", tmp_path / "s", "--prompts", "1", "--videos-per-prompt", "1",
+                  "--frames", "4", "--height", "32", "--width", "32")
+    assert res.exit_code == 0, res.output
+    assert "--prompts N is deprecated; use --count N" in res.stderr
+    assert "1 clips for 1 prompts" in res.stdout
+
+
+# -- 4. progress ------------------------------------------------------------------------------
+
+@pytest.fixture()
+def videos(tmp_path, clips_dir):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for i, name in enumerate(("h264_long.mp4", "vp9.webm", "h264_long.mp4")):
+        shutil.copy(clips_dir / name, folder / f"c{i}{os.path.splitext(name)[1]}")
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"prompt": "a white square moving right"}) + "\n")
+    return folder, prompts
+
+
+def test_progress_off_a_terminal_is_a_plain_line_with_total_rate_and_eta(tmp_path, videos,
+                                                                          monkeypatch):
+    monkeypatch.setenv("CLEVERWARD_PROGRESS_EVERY", "0")  # a line at every update
+    folder, prompts = videos
+    res = run_cli("score-dir", folder, "--prompts", prompts, "--out", tmp_path / "s.jsonl",
+                  "--no-cache")
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stderr.splitlines() if line.startswith("scoring: ")]
+    assert lines and lines[-1].startswith("scoring: 3/3 videos, "), res.stderr
+    assert all("/3 videos" in line and "videos/s" in line and " ETA " in line for line in lines)
+    quiet = run_cli("score-dir", folder, "--prompts", prompts, "--out", tmp_path / "q.jsonl",
+                    "--no-cache", "-q")
+    assert "scoring: " not in quiet.stderr
+
+
+def test_a_progress_line_counts_against_the_total_it_is_given(monkeypatch, capsys):
+    from cleverward.cli.common import Progress
+
+    monkeypatch.setenv("CLEVERWARD_PROGRESS_EVERY", "0")
+    bar = Progress("embedding", "video")
+    bar(2)
+    bar.set_total(8)
+    bar(2)
+    bar.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("embedding: 2 videos, ") and "ETA -:--:--" in lines[0]
+    assert lines[1].startswith("embedding: 4/8 videos, ") and "ETA -" not in lines[1]
+
+
+# -- 5. DeepSpeed's op cache ------------------------------------------------------------------
+
+def test_the_op_cache_defaults_to_the_environment_and_the_build_is_announced(tmp_path,
+                                                                            monkeypatch, capsys):
+    from cleverward.cli.common import announce_op_build
+
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+    assert run_cli("synth", "-h").exit_code == 0
+    assert os.environ["TORCH_EXTENSIONS_DIR"] == os.path.join(sys.prefix, "torch_extensions")
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    assert announce_op_build("deepspeed_shm_comm", "shm comm", "a while")
+    assert f"cached in {tmp_path}" in capsys.readouterr().err
+    (tmp_path / "py311_cpu" / "deepspeed_shm_comm").mkdir(parents=True)
+    assert not announce_op_build("deepspeed_shm_comm", "shm comm", "a while")
+    assert capsys.readouterr().err == ""
+
+
+# -- 6. empty folder, missing video -----------------------------------------------------------
+
+def test_an_empty_folder_warns_and_exits_1_with_no_output(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no videos here")
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "x"}\n')
+    res = run_cli("score-dir", empty, "--prompts", prompts, "--out", tmp_path / "s.jsonl")
+    assert res.exit_code == 1
+    assert f"warning: {empty} holds no videos (1 other file(s) skipped" in res.stderr
+    assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_a_line_naming_a_missing_video_is_an_error_row_and_the_run_goes_on(tmp_path, videos):
+    folder, _ = videos
+    prompts = tmp_path / "named.jsonl"
+    prompts.write_text('{"video": "c0.mp4", "prompt": "first"}\n'
+                       '{"video": "ghost.mp4", "prompt": "second"}\n')
+    out = tmp_path / "s.jsonl"
+    res = run_cli("score-dir", folder, "--prompts", prompts, "--out", out, "--no-cache", "-q")
+    assert res.exit_code == 0, res.output
+    rows = {r["video"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["c0.mp4"]["error"] is None and rows["c0.mp4"]["score"] is not None
+    assert rows["ghost.mp4"]["score"] is None
+    assert rows["ghost.mp4"]["error"] == (
+        f"{prompts}:2: video 'ghost.mp4' does not exist in {folder}")
+    strict = run_cli("score-dir", folder, "--prompts", prompts, "--out", tmp_path / "t.jsonl",
+                     "--no-cache", "-q", "--strict")
+    assert strict.exit_code == 1
+
+
+# -- 7. messages name options and files, never classes or fields ------------------------------
+
+LEAKS = ("Config", "batch_size", "n_prompts", "margin_frac", "max_batch")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["train", "--pairs", "p.jsonl", "--out", "o", "--batch-size", "0"], "--batch-size"),
+    (["score-dir", ".", "--prompts", "p.jsonl", "--batch-size", "0"], "--batch-size"),
+    (["synth", "o", "--count", "0"], "--count"),
+    (["build-pairs", "--dataset", "jsonl:x.jsonl", "--out", "o.jsonl", "--margin", "3"],
+     "--margin"),
+    (["serve", "--max-batch", "0"], "--max-batch"),
+])
+def test_config_errors_name_the_option(args, expected):
+    res = run_cli(*args)
+    assert res.exit_code == 2
+    assert f"error: {expected}" in res.stderr, res.stderr
+    assert not any(leak in res.stderr for leak in LEAKS), res.stderr
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["train", "--pairs", "{dir}", "--out", "{dir}/o"], "--pairs"),
+    (["eval", "--pairs", "{dir}"], "--pairs"),
+    (["score-dir", "{dir}", "--prompts", "{dir}"], "--prompts"),
+])
+def test_a_folder_given_for_a_file_says_so(tmp_path, clips_dir, args, option):
+    (tmp_path / "a.mp4").write_bytes((clips_dir / "h264_long.mp4").read_bytes())
+    res = run_cli(*(a.format(dir=tmp_path) for a in args))
+    assert res.exit_code == 2
+    assert f"error: {option} {tmp_path}: is a folder, give a" in res.stderr, res.stderr
+
+
+# -- 9. provenance ----------------------------------------------------------------------------
+
+def test_parquet_output_carries_its_provenance(tmp_path, videos):
+    import pyarrow.parquet as pq
+
+    folder, prompts = videos
+    out = tmp_path / "s.parquet"
+    res = run_cli("score-dir", folder, "--prompts", prompts, "--out", out, "--no-cache", "-q")
+    assert res.exit_code == 0, res.output
+    meta = json.loads(pq.read_schema(out).metadata[b"cleverward"])
+    from importlib.metadata import version
+
+    assert meta["cleverward_version"] == version("cleverward") and meta["model"] == "default"
+    assert set(meta["model_identity"]) == {"encoder", "head", "decode"}
+    assert meta["config"]["prompts_file"] == str(prompts) and meta["config"]["format"] == "parquet"
+    assert meta["created"].endswith("+00:00")
+    assert len(pq.read_table(out)) == 3  # the rows are unchanged
