@@ -75,14 +75,18 @@ def _check_output(out: Path):
 
 
 def _check_videos_dir(videos_dir: Path) -> None:
-    """A missing folder is an error; an empty one a warning and exit 1: nothing to score is
-    what a script chaining score-dir into eval must not take for success."""
-    from cleverward.engine.scoring import list_folder
-
+    """A missing folder is an error; an empty one (_check_not_empty, after the prompts) a
+    warning and exit 1: nothing to score is what a script chaining score-dir into eval must not
+    take for success."""
     if videos_dir.is_file():
         fail(f"{videos_dir}: is a file, give the folder that holds the videos")
     if not videos_dir.is_dir():
         fail(f"{videos_dir}: no such folder")
+
+
+def _check_not_empty(videos_dir: Path) -> None:
+    from cleverward.engine.scoring import list_folder
+
     listing = list_folder(videos_dir)
     if not listing.videos:
         skipped = (f" ({listing.skipped_files} other file(s) skipped: not a video suffix)"
@@ -163,6 +167,7 @@ def score_dir(
         parse_prompts(prompts, videos_dir, missing_ok=True)  # errors before the model loads
     except PromptsError as exc:
         fail(str(exc))
+    _check_not_empty(videos_dir)
     try:
         with _sigterm_as_interrupt():
             summary = _run(cfg)
