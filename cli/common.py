@@ -136,24 +136,37 @@ class Progress:
         if not quiet and sys.stderr.isatty():
             self._start_rich()
 
-    def _start_rich(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as RichProgress
+    _live = None  # the one rich display, shared by the bars open at once (rich allows one)
+    _open = 0
 
-        rate = TextColumn(f"{{task.fields[rate]}} {self.unit}s/s")
-        self._rich = RichProgress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), rate,
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            TextColumn("{task.fields[note]}"), console=Console(stderr=True), transient=False)
-        self._rich.start()
-        self._task = self._rich.add_task(self.desc, total=self.total, rate="-", note="")
+    def _start_rich(self) -> None:
+        if Progress._live is None:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            Progress._live = RichProgress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                console=Console(stderr=True))
+            Progress._live.start()
+        Progress._open += 1
+        self._rich = Progress._live
+        self._task = self._rich.add_task(self.desc, total=self.total, rate="", note="")
+
+    def restart(self) -> None:
+        """Count the rate from now (work before the first unit, such as a build, is not rate)."""
+        self.start = self._last_line = time.monotonic()
+        self.done = 0
+        if self._rich is not None:
+            self._rich.reset(self._task, total=self.total)
 
     def rate(self) -> float:
         elapsed = time.monotonic() - self.start
@@ -187,7 +200,7 @@ class Progress:
         if self.quiet:
             return
         if self._rich is not None:
-            self._rich.update(self._task, advance=n, rate=f"{self.rate():.2f}")
+            self._rich.update(self._task, advance=n, rate=f"{self.rate():.2f} {self.unit}s/s")
             return
         now = time.monotonic()
         if now - self._last_line >= self._every:
@@ -195,8 +208,11 @@ class Progress:
 
     def close(self) -> None:
         if self._rich is not None:
-            self._rich.stop()
             self._rich = None
+            Progress._open -= 1
+            if Progress._open == 0:
+                Progress._live.stop()
+                Progress._live = None
         elif self._lines and not self.quiet and self._shown != self.done:
             self._show(time.monotonic())
 
@@ -232,8 +248,9 @@ def announce_op_build(op: str, label: str, duration: str) -> bool:
     """Say so before DeepSpeed JIT-compiles `op` (its folder name under TORCH_EXTENSIONS_DIR)
     for the first time: it prints nothing while it builds. -> whether it was announced."""
     root = extensions_dir()
-    built = os.path.isdir(root) and any(
-        os.path.isdir(os.path.join(root, sub, op)) or sub == op for sub in os.listdir(root))
+    subs = os.listdir(root) if os.path.isdir(root) else []
+    built = any(os.path.isfile(os.path.join(root, *parts, op, f"{op}.so"))  # torch's layout
+                for parts in [(), *[(sub,) for sub in subs]])
     if not built:
         err(f"building DeepSpeed's {label} op once ({duration}); cached in {root}")
     return not built

@@ -119,7 +119,7 @@ def _init_from_encoders(cfg, video_encoder: str, text_encoder: str):
 def _run(cfg):
     from cleverward.train.trainer import train
 
-    announce_op_build("deepspeed_shm_comm", "shm comm", "about 35 s on 2 cores")
+    announce_op_build("deepspeed_shm_comm", "shm comm", "about 2 min on 2 cores")
     with _TrainProgress(cfg.epochs, cfg.quiet) as progress, \
             progress_bar(None, "embedding", cfg.quiet) as embedded, deepspeed_logs_to_stderr():
         try:
@@ -152,15 +152,14 @@ def deepspeed_logs_to_stderr():
     to stderr, so stdout holds the result only."""
     import logging
 
+    with redirect_stdout(sys.stderr):  # its import logs (the accelerator it picked)
+        try:
+            import deepspeed.utils  # noqa: F401  (creates the "DeepSpeed" logger)
+        except ImportError:
+            pass
     handlers = [h for h in logging.getLogger("DeepSpeed").handlers
-                if isinstance(h, logging.StreamHandler) and h.stream is sys.__stdout__]
-    try:
-        from deepspeed.utils import logger
-    except ImportError:
-        logger = None
-    if logger is not None:
-        handlers += [h for h in logger.handlers if isinstance(h, logging.StreamHandler)
-                     and getattr(h, "stream", None) in (sys.stdout, sys.__stdout__)]
+                if type(h) is logging.StreamHandler  # not a FileHandler a user added
+                and getattr(h, "stream", None) not in (sys.stderr, sys.__stderr__)]
     before = [handler.stream for handler in handlers]
     for handler in handlers:
         handler.setStream(sys.stderr)
@@ -177,6 +176,7 @@ class _TrainProgress:
 
     def __init__(self, epochs: int, quiet: bool) -> None:
         self.bar = Progress("training", "epoch", epochs, quiet)
+        self.started = False
 
     def __enter__(self):
         return self
@@ -186,6 +186,9 @@ class _TrainProgress:
 
     def __call__(self, event: dict) -> None:
         if event["event"] == "step":
+            if not self.started:  # DeepSpeed's start-up and the embedding are not epochs
+                self.started = True
+                self.bar.restart()
             self.bar.set_note(f"loss {event['loss']:.3f}, acc {event['acc']:.3f}")
         elif event["event"] == "epoch":
             if "val_acc" in event:

@@ -143,7 +143,10 @@ def test_the_op_cache_defaults_to_the_environment_and_the_build_is_announced(tmp
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
     assert announce_op_build("deepspeed_shm_comm", "shm comm", "a while")
     assert f"cached in {tmp_path}" in capsys.readouterr().err
-    (tmp_path / "py311_cpu" / "deepspeed_shm_comm").mkdir(parents=True)
+    (tmp_path / "deepspeed_shm_comm").mkdir()  # a build begun, not finished: still announced
+    assert announce_op_build("deepspeed_shm_comm", "shm comm", "a while")
+    capsys.readouterr()
+    (tmp_path / "deepspeed_shm_comm" / "deepspeed_shm_comm.so").write_bytes(b"\x7fELF")
     assert not announce_op_build("deepspeed_shm_comm", "shm comm", "a while")
     assert capsys.readouterr().err == ""
 
