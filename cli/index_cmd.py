@@ -101,9 +101,11 @@ def search(
     else:
         err(f"{meta['videos_dir']}: {meta['count']} videos, {meta['kind']} index, "
             f"{meta['device']}")
-        for h in hits:
-            note = f"   (stale: {h.stale})" if h.stale else ""
-            typer.echo(f"{h.rank:>4}. {h.score:+.4f}  {h.video}{note}")
+        from cleverward.cli.tables import print_table
+
+        print_table(["rank", "reward", "video", "note"],
+                    [(f"{h.rank}.", f"{h.score:+.4f}", h.video,
+                      f"stale: {h.stale}" if h.stale else "") for h in hits], right=(0, 1))
     stale = sum(h.stale is not None for h in hits)
     if stale:
         err(f"warning: {stale} of these videos changed or vanished since the index was built; "
