@@ -26,7 +26,7 @@ app = typer.Typer(
     name="cleverward",
     help="Contrastive video reward model: score, train, export and benchmark.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion: shells complete commands and choices
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

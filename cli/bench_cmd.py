@@ -7,12 +7,15 @@ from pathlib import Path
 
 import typer
 
-from cleverward.cli.common import progress_bar
+from cleverward.cli.common import deprecated, progress_bar
 
 
 def bench(
     quick: bool = typer.Option(False, "--quick", help="About a minute: a small corpus."),
-    json_out: Path = typer.Option(None, "--json", help="Write every figure here."),
+    out: Path = typer.Option(None, "--out", help="Write every figure here (JSON)."),
+    json_out: Path = typer.Option(None, "--json", hidden=True,
+                                  help="Deprecated spelling of --out (--json is a flag "
+                                  "that prints JSON elsewhere)."),
     work_dir: Path = typer.Option(None, "--work-dir", help="Where outputs and caches go."),
     corpus_dir: Path = typer.Option(
         None, "--corpus-dir", help="Where the clips are made and reused (default: under the "
@@ -22,12 +25,16 @@ def bench(
     """Measure each stage, the engine end to end, and the naive reference, in one run."""
     from cleverward.benchmarks.suite import format_table, run_suite
 
+    if json_out is not None:
+        deprecated("bench --json FILE", "--out FILE")
+        out = out or json_out
+
     with progress_bar(None, "bench", quiet, unit="step") as bar:
         results = run_suite(quick=quick, work_dir=work_dir, corpus_dir=corpus_dir,
                             progress=_Steps(bar))
     typer.echo(format_table(results))
-    if json_out:
-        json_out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if out:
+        out.write_text(json.dumps(results, indent=2, default=str) + "\n")
 
 
 class _Steps:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from cleverward.cli.choices import Backend, Decoder, Executor
-from cleverward.cli.common import choice_option, config_error, err, fail, progress_bar
+from cleverward.cli.common import choice_option, config_error, deprecated, fail, progress_bar
 
 
 def bulk(
@@ -23,9 +23,11 @@ def bulk(
     out: Annotated[Path, typer.Option("--out", help="Output folder (part-K.parquet files).")],
     model: Annotated[str, typer.Option("--model", help="Named model or checkpoint folder.")] = (
         "default"),
+    videos_root: Annotated[Path | None, typer.Option(
+        "--videos-root", help="Relative video paths resolve here (default: the manifest's "
+        "folder).")] = None,
     root: Annotated[Path | None, typer.Option(
-        "--root", help="Relative video paths resolve here (default: the manifest's folder).")
-    ] = None,
+        "--root", hidden=True, help="Deprecated spelling of --videos-root.")] = None,
     partitions: Annotated[int, typer.Option(
         "--partitions", help="Partitions (0: about 2,000 pairs each).")] = 0,
     executor: Annotated[Executor, choice_option(
@@ -60,9 +62,12 @@ def bulk(
     from cleverward.engine.bulk.run import BulkConfig, run_bulk
     from cleverward.engine.manifest import ManifestError
 
+    if root is not None:
+        deprecated("bulk --root", "--videos-root")
+        videos_root = videos_root or root
     try:
         cfg = BulkConfig(manifest=str(manifest), out=str(out), model=model,
-                         root=str(root) if root else None, partitions=partitions,
+                         root=str(videos_root) if videos_root else None, partitions=partitions,
                          frames=frames, decoder=decoder, backend=backend,
                          cache_dir=str(cache) if cache else None, use_cache=not no_cache,
                          overwrite=overwrite, executor=executor, ray_address=address,
@@ -73,13 +78,15 @@ def bulk(
             summary = run_bulk(cfg, progress=update)
     except (ManifestError, PlanError, BackendUnavailable, FileNotFoundError, ValueError) as exc:
         fail(config_error(exc, {"ray_address": "--ray-address", "cache_dir": "--cache",
-                                "use_cache": "--no-cache", "manifest": "MANIFEST"}, BulkConfig))
+                                "use_cache": "--no-cache", "manifest": "MANIFEST",
+                                "root": "--videos-root"}, BulkConfig))
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
         return
-    err(f"{summary.rows} rows ({summary.failed} failed) in {summary.committed} partitions "
-        f"committed, {summary.finished_before} of {summary.partitions} already done, "
-        f"{summary.executor} executor, {summary.seconds:.1f}s -> {out}")
+    typer.echo(f"{summary.rows} rows ({summary.failed} failed) in {summary.committed} "
+               f"partitions committed, {summary.finished_before} of {summary.partitions} already "
+               f"done, {summary.executor} executor, {summary.seconds:.1f}s -> {out}"
+               if not quiet else str(out))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import config_error, err, fail, progress_bar
+from cleverward.cli.common import config_error, fail, progress_bar
 
 PAIRS_OPTIONS = {"datasets": "--dataset", "margin_frac": "--margin", "keep_ties": "--drop-ties",
                  "negatives_per_video": "--negatives", "taxonomy_file": "--taxonomy"}
@@ -73,11 +73,13 @@ def build_pairs_command(
     except (AnnotationError, TaxonomyError, FileNotFoundError, ValueError) as exc:
         fail(config_error(exc, PAIRS_OPTIONS, PairsConfig))
     report = summary.to_dict() | ({"mining": mined} if mined else {})
-    if not quiet:
-        err(summary.to_text())
+    if quiet:
+        typer.echo(str(out))  # the result's path, as train -q
+    else:
+        typer.echo(summary.to_text())
         if mined:
-            err("mining: " + ", ".join(f"{k} {v}" for k, v in mined.items()))
-        err(f"{len(rows)} pairs -> {out}")
+            typer.echo("mining: " + ", ".join(f"{k} {v}" for k, v in mined.items()))
+        typer.echo(f"{len(rows)} pairs -> {out}")
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(report, indent=2) + "\n")

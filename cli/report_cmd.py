@@ -1,4 +1,5 @@
-"""`cleverward report SCORES [...] --videos DIR --out report.html`: one self-contained HTML file."""
+"""`cleverward report SCORES [...] --videos-root DIR --out report.html`: one self-contained HTML
+file."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from typing import Annotated
 import typer
 
 from cleverward.cli.choices import GeneratorFrom, Ties
-from cleverward.cli.common import choice_option, config_error, err, fail
+from cleverward.cli.common import choice_option, config_error, deprecated, fail
 
 
 def report_command(
     scores: Annotated[list[Path], typer.Argument(help="Score files (JSONL, CSV, Parquet).")],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
         "report.html"),
-    videos: Annotated[Path | None, typer.Option(
-        "--videos", help="The scored folder (rows' video paths are relative to it): keyframe "
+    videos_root: Annotated[Path | None, typer.Option(
+        "--videos-root", help="The scored folder (rows' video paths are relative to it): keyframe "
                          "strips come from it.")] = None,
+    videos: Annotated[Path | None, typer.Option(
+        "--videos", hidden=True, help="Deprecated spelling of --videos-root.")] = None,
     eval_file: Annotated[Path | None, typer.Option(
         "--eval", help="Eval results JSON (a list of records) to show as a table.")] = None,
     ties: Annotated[Ties, choice_option(
@@ -45,6 +48,10 @@ def report_command(
     from cleverward.train.report.html import ReportConfig, build_report
     from cleverward.train.report.thumbs import ThumbConfig
 
+    if videos is not None:
+        deprecated("report --videos", "--videos-root")
+        videos_root = videos_root or videos
+    videos = videos_root
     try:
         cfg = ReportConfig(
             compare=CompareConfig(scores=tuple(map(str, scores)), ties=ties,
@@ -57,12 +64,12 @@ def report_command(
             workers=workers, title=title)
         summary = build_report(cfg)
     except (CompareInputError, EvalFileError, ValueError) as exc:
-        fail(config_error(exc, {"eval_file": "--eval"}, CompareConfig))
+        fail(config_error(exc, {"eval_file": "--eval", "videos": "--videos-root"}, CompareConfig))
     except OSError as exc:
         fail(f"{out}: cannot write it ({exc.strerror or exc})")
     missing = f", {summary.no_preview} without preview" if summary.no_preview else ""
-    err(f"{summary.prompts} prompts, {summary.clips} clips, {summary.thumbnails} keyframe strips"
-        f"{missing}, {summary.bytes / 1e6:.1f} MB -> {summary.out}")
+    typer.echo(f"{summary.prompts} prompts, {summary.clips} clips, {summary.thumbnails} keyframe "
+               f"strips{missing}, {summary.bytes / 1e6:.1f} MB -> {summary.out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""`cleverward bench --quick --json`: the whole suite on a tiny corpus; the JSON's shape, no timings
+"""`cleverward bench --quick --out`: the whole suite on a tiny corpus; the JSON's shape, no timings
 asserted (figures on a shared CI machine are not reproducible)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_bench_quick_writes_every_figure(tmp_path, monkeypatch):
     # torch for text + head: an ONNX export into the test's empty cache would only add time
     monkeypatch.setattr(backends, "choose_backend", lambda choice, model: ("torch", "test"))
     out = tmp_path / "results.json"
-    res = CliRunner().invoke(app, ["bench", "--quick", "--json", str(out), "--work-dir",
+    res = CliRunner().invoke(app, ["bench", "--quick", "--out", str(out), "--work-dir",
                                    str(tmp_path / "work"), "--corpus-dir",
                                    str(tmp_path / "corpus")])
     assert res.exit_code == 0, res.output

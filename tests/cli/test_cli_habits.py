@@ -232,3 +232,71 @@ def test_parquet_output_carries_its_provenance(tmp_path, videos):
     assert meta["config"]["prompts_file"] == str(prompts) and meta["config"]["format"] == "parquet"
     assert meta["created"].endswith("+00:00")
     assert len(pq.read_table(out)) == 3  # the rows are unchanged
+
+
+def test_shell_completion_offers_a_choice_options_values():
+    from typer.testing import CliRunner
+
+    from cleverward.cli.app import app
+
+    env = {"_CLEVERWARD_COMPLETE": "complete_bash",
+           "COMP_WORDS": "cleverward index build d --kind ", "COMP_CWORD": "5"}
+    res = CliRunner().invoke(app, [], env=env, prog_name="cleverward")
+    assert res.stdout.split() == ["auto", "flat", "ivf", "hnsw"], res.output
+
+
+# -- 2. renamed options keep their old spelling, with a warning -------------------------------
+
+@pytest.mark.parametrize(("args", "old", "new"), [
+    (["bulk", "{tmp}/none.jsonl", "--out", "{tmp}/o", "--root", "{tmp}"], "bulk --root",
+     "--videos-root"),
+    (["report", "{tmp}/none.jsonl", "--videos", "{tmp}"], "report --videos", "--videos-root"),
+])
+def test_a_deprecated_spelling_warns_and_names_the_new_one(tmp_path, args, old, new):
+    res = run_cli(*(a.format(tmp=tmp_path) for a in args))
+    assert f"warning: {old} is deprecated; use {new}" in res.stderr
+    assert res.exit_code == 2 and "none.jsonl" in res.stderr  # then the real error, named
+
+
+# -- 3. results on stdout, everything else on stderr ------------------------------------------
+
+def test_build_pairs_prints_its_summary_on_stdout_and_quiet_the_path(tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"video": f"v{i}.mp4", "prompt": "p",
+                                          "scores": {"overall": i / 4}}) + "\n"
+                              for i in range(3)))
+    out = tmp_path / "pairs.jsonl"
+    res = run_cli("build-pairs", "--dataset", f"jsonl:{labels}", "--out", out, "--no-dedup")
+    assert res.exit_code == 0, res.output
+    assert f"pairs -> {out}" in res.stdout and "pairs -> " not in res.stderr
+    quiet = run_cli("build-pairs", "--dataset", f"jsonl:{labels}", "--out", out, "--no-dedup",
+                    "-q")
+    assert quiet.exit_code == 0 and quiet.stdout == f"{out}\n"
+
+
+# -- 4. on a terminal: a rich bar with its total and ETA ---------------------------------------
+
+def test_on_a_terminal_the_bar_shows_total_rate_and_eta(tmp_path, videos):
+    import pty
+    import subprocess
+
+    folder, prompts = videos
+    main, child = pty.openpty()
+    cmd = [sys.executable, "-m", "cleverward.cli.app", "score-dir", str(folder), "--prompts",
+           str(prompts), "--out", str(tmp_path / "s.jsonl"), "--no-cache"]
+    proc = subprocess.Popen(cmd, stdin=child, stdout=subprocess.PIPE, stderr=child,
+                            env={**os.environ, "COLUMNS": "120"})
+    os.close(child)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=300) == 0
+    os.close(main)
+    text = seen.decode("utf-8", "replace")
+    assert "3/3" in text and "videos/s" in text and "ETA" in text, text[-800:]

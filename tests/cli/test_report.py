@@ -31,8 +31,8 @@ def corpus(tmp_path_factory):
 
 
 def _report(corpus, out, *extra):
-    return run_cli("report", corpus / "scores.jsonl", "--videos", corpus / "videos", "--out", out,
-                   "--bootstrap", "50", "--eval", corpus / "eval.json", *extra)
+    return run_cli("report", corpus / "scores.jsonl", "--videos-root", corpus / "videos",
+                   "--out", out, "--bootstrap", "50", "--eval", corpus / "eval.json", *extra)
 
 
 @pytest.mark.slow
