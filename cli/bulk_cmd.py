@@ -74,7 +74,7 @@ def bulk(
                          num_cpus=num_cpus, decode_workers=decode_workers,
                          decode_cpus=decode_cpus, encode_actors=encode_actors,
                          encode_cpus=encode_cpus, batch_size=batch_size)
-        with progress_bar(None, "bulk", quiet) as update:
+        with progress_bar(None, "bulk", quiet, unit="pair") as update:
             summary = run_bulk(cfg, progress=update)
     except (ManifestError, PlanError, BackendUnavailable, FileNotFoundError, ValueError) as exc:
         fail(config_error(exc, {"ray_address": "--ray-address", "cache_dir": "--cache",
