@@ -32,7 +32,7 @@ def fail(message: str, code: int = 2) -> None:
 # -- config errors in the CLI's words ---------------------------------------------------------
 
 _CLASS_PREFIX = re.compile(r"^[A-Z]\w*Config(?:\.|:\s*|\s+)")
-_LEADING_FIELD = re.compile(r"^([a-z][a-z0-9_]*)(?=[:= .]|$)")
+_LEADING_FIELD = re.compile(r"^([a-z][a-z0-9_]*)(?=[:= ./]|$)")
 
 
 def config_error(exc: Exception | str, options: dict[str, str] | None = None,

@@ -11,7 +11,8 @@ import typer
 from cleverward.cli.common import config_error, fail, progress_bar
 
 PAIRS_OPTIONS = {"datasets": "--dataset", "margin_frac": "--margin", "keep_ties": "--drop-ties",
-                 "negatives_per_video": "--negatives", "taxonomy_file": "--taxonomy"}
+                 "negatives_per_video": "--negatives", "taxonomy_file": "--taxonomy",
+                 "negatives": "--mine-negatives", "duplicate_threshold": "--near-dup-threshold"}
 
 
 def build_pairs_command(
@@ -29,7 +30,7 @@ def build_pairs_command(
     hard_negatives: Annotated[bool, typer.Option(
         "--hard-negatives", help="Negatives from the nearest prompts in text space.")] = False,
     mine_negatives: Annotated[int, typer.Option(
-        "--mine-negatives", help="Per video, K more negatives mined from embeddings (nearest "
+        "--mine-negatives", min=0, help="Per video, K more negatives mined from embeddings (nearest "
         "prompts and look-alike videos; decodes the videos, through the cache).")] = 0,
     dedup: Annotated[bool, typer.Option(
         "--dedup/--no-dedup", help="Merge exact duplicate files (content hash); with "

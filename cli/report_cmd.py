@@ -11,6 +11,9 @@ import typer
 from cleverward.cli.choices import GeneratorFrom, Ties
 from cleverward.cli.common import choice_option, config_error, deprecated, fail
 
+REPORT_OPTIONS = {"eval_file": "--eval", "videos": "--videos-root", "frames": "--thumb-frames",
+                  "width": "--thumb-width", "out": "--out", "workers": "--workers"}
+
 
 def report_command(
     scores: Annotated[list[Path], typer.Argument(help="Score files (JSONL, CSV, Parquet).")],
@@ -32,10 +35,10 @@ def report_command(
     model: Annotated[str | None, typer.Option("--model", help="Whose rows to compare.")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    thumb_frames: Annotated[int, typer.Option("--thumb-frames",
+    thumb_frames: Annotated[int, typer.Option("--thumb-frames", min=1, max=16,
                                               help="Keyframes per clip.")] = 4,
-    thumb_width: Annotated[int, typer.Option("--thumb-width", help="Pixels per keyframe "
-                                                                   "(height 3/4 of it).")] = 96,
+    thumb_width: Annotated[int, typer.Option(
+        "--thumb-width", min=16, max=512, help="Pixels per keyframe (height 3/4 of it).")] = 96,
     workers: Annotated[int, typer.Option("--workers", help="Decode threads.")] = 2,
     title: Annotated[str, typer.Option("--title")] = "cleverward: generator comparison",
 ) -> None:
@@ -64,7 +67,7 @@ def report_command(
             workers=workers, title=title)
         summary = build_report(cfg)
     except (CompareInputError, EvalFileError, ValueError) as exc:
-        fail(config_error(exc, {"eval_file": "--eval", "videos": "--videos-root"}, CompareConfig))
+        fail(config_error(exc, REPORT_OPTIONS, CompareConfig))
     except OSError as exc:
         fail(f"{out}: cannot write it ({exc.strerror or exc})")
     missing = f", {summary.no_preview} without preview" if summary.no_preview else ""

@@ -185,7 +185,7 @@ def test_a_line_naming_a_missing_video_is_an_error_row_and_the_run_goes_on(tmp_p
 
 # -- 7. messages name options and files, never classes or fields ------------------------------
 
-LEAKS = ("Config", "batch_size", "n_prompts", "margin_frac", "max_batch")
+LEAKS = ("Config", "batch_size", "n_prompts", "margin_frac", "max_batch", "negatives:")
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -195,6 +195,8 @@ LEAKS = ("Config", "batch_size", "n_prompts", "margin_frac", "max_batch")
     (["build-pairs", "--dataset", "jsonl:x.jsonl", "--out", "o.jsonl", "--margin", "3"],
      "--margin"),
     (["serve", "--max-batch", "0"], "--max-batch"),
+    (["report", "s.jsonl", "--out", "r.txt"], "--out"),
+    (["report", "s.jsonl", "--workers", "0"], "--workers"),
 ])
 def test_config_errors_name_the_option(args, expected):
     res = run_cli(*args)
