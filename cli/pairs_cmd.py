@@ -30,8 +30,8 @@ def build_pairs_command(
     hard_negatives: Annotated[bool, typer.Option(
         "--hard-negatives", help="Negatives from the nearest prompts in text space.")] = False,
     mine_negatives: Annotated[int, typer.Option(
-        "--mine-negatives", min=0, help="Per video, K more negatives mined from embeddings (nearest "
-        "prompts and look-alike videos; decodes the videos, through the cache).")] = 0,
+        "--mine-negatives", min=0, help="Per video, K more negatives mined from embeddings "
+        "(nearest prompts and look-alike videos; decodes the videos, through the cache).")] = 0,
     dedup: Annotated[bool, typer.Option(
         "--dedup/--no-dedup", help="Merge exact duplicate files (content hash); with "
         "--near-dup also re-encoded copies across datasets.")] = True,
