@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import check_file, config_error, fail, progress_bar
+from cleverward.cli.common import check_file, choice_option, config_error, fail, progress_bar
 
 EVAL_OPTIONS = {"pick": "--model", "cache_dir": "--cache", "use_cache": "--no-cache",
                 "conventions": "--convention"}
@@ -28,10 +28,10 @@ class ConventionChoice(str, Enum):
     all = "all"
 
 
-def _conventions(chosen: list[ConventionChoice]) -> tuple[str, ...]:
-    if any(c is ConventionChoice.all for c in chosen):
+def _conventions(chosen: list[str]) -> tuple[str, ...]:
+    if ConventionChoice.all.value in chosen:
         return tuple(c.value for c in ConventionChoice if c is not ConventionChoice.all)
-    return tuple(dict.fromkeys(c.value for c in chosen))
+    return tuple(dict.fromkeys(chosen))
 
 
 def eval_command(
@@ -45,9 +45,9 @@ def eval_command(
     videos_root: Annotated[Path | None, typer.Option(
         "--videos-root", help="Folder the pairs file's relative video paths are relative to "
         "(default: the pairs file's folder).")] = None,
-    convention: Annotated[list[ConventionChoice] | None, typer.Option(
-        "--convention", help="Also compute the figures as this public script does, beside "
-        "the correct ones (repeatable; 'all' for every one).")] = None,
+    convention: Annotated[list[ConventionChoice] | None, choice_option(
+        ConventionChoice, "--convention", help="Also compute the figures as this public "
+        "script does, beside the correct ones (repeatable; 'all' for every one).")] = None,
     tie_threshold: Annotated[float, typer.Option(
         "--tie-threshold", help="|diff| below which a human tie counts as right (in the "
         "scores' units; 0.02 suits cosine rewards, 0.5 a 1-4 scale).")] = 0.02,

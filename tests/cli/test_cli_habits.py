@@ -28,6 +28,7 @@ TYPOS = [  # command, option, a typo, the value it should suggest
     (["compare", "s"], "--ties", "hlf", "half"),
     (["report", "s"], "--generator-from", "folders", "folder"),
     (["synth", "o"], "--codec", "vp8", "vp9"),
+    (["eval", "--pairs", "p"], "--convention", "videoscor", "videoscore"),
 ]
 
 
