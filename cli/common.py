@@ -7,6 +7,7 @@ import difflib
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -132,6 +133,7 @@ class Progress:
         self.start = time.monotonic()
         self._every, self._last_line, self._lines = _every_seconds(), self.start, 0
         self._shown = -1  # the count the last plain line showed
+        self._lock = threading.Lock()
         self._rich = self._task = None
         if not quiet and sys.stderr.isatty():
             self._start_rich()
@@ -196,6 +198,10 @@ class Progress:
             self._rich.update(self._task, note=note)
 
     def __call__(self, n: int = 1) -> None:
+        with self._lock:  # a thread pool may report (report's keyframe strips)
+            self._advance(n)
+
+    def _advance(self, n: int) -> None:
         self.done += n
         if self.quiet:
             return

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cleverward.cli.choices import GeneratorFrom, Ties
-from cleverward.cli.common import choice_option, config_error, deprecated, fail
+from cleverward.cli.common import choice_option, config_error, deprecated, fail, progress_bar
 
 REPORT_OPTIONS = {"eval_file": "--eval", "videos": "--videos-root", "frames": "--thumb-frames",
                   "width": "--thumb-width", "out": "--out", "workers": "--workers"}
@@ -41,6 +41,7 @@ def report_command(
         "--thumb-width", min=16, max=512, help="Pixels per keyframe (height 3/4 of it).")] = 96,
     workers: Annotated[int, typer.Option("--workers", help="Decode threads.")] = 2,
     title: Annotated[str, typer.Option("--title")] = "cleverward: generator comparison",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Ratings with intervals, the win-rate matrix, per-metric bars and histograms, eval results,
     and per-prompt rankings with a keyframe strip per clip, in one HTML file that opens from disk
@@ -65,7 +66,8 @@ def report_command(
             thumbs=ThumbConfig(frames=thumb_frames, width=thumb_width,
                                height=max(16, round(thumb_width * 3 / 4 / 2) * 2)),
             workers=workers, title=title)
-        summary = build_report(cfg)
+        with progress_bar(None, "keyframes", quiet) as progress:
+            summary = build_report(cfg, progress=progress)
     except (CompareInputError, EvalFileError, ValueError) as exc:
         fail(config_error(exc, REPORT_OPTIONS, CompareConfig))
     except OSError as exc:
