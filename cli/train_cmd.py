@@ -160,15 +160,21 @@ def deepspeed_logs_to_stderr():
     handlers = [h for h in logging.getLogger("DeepSpeed").handlers
                 if type(h) is logging.StreamHandler  # not a FileHandler a user added
                 and getattr(h, "stream", None) not in (sys.stderr, sys.__stderr__)]
-    before = [handler.stream for handler in handlers]
     for handler in handlers:
-        handler.setStream(sys.stderr)
+        _swap(handler, sys.stderr)
     try:
         with redirect_stdout(sys.stderr):
             yield
-    finally:
-        for handler, stream in zip(handlers, before, strict=True):
-            handler.setStream(stream)
+    finally:  # left on the process's stderr: never closed (a test runner's stream would be)
+        for handler in handlers:
+            _swap(handler, sys.__stderr__)
+
+
+def _swap(handler, stream) -> None:
+    """handler.setStream without its flush of the old stream (which may be closed already: a
+    test runner's, in-process)."""
+    with handler.lock:
+        handler.stream = stream
 
 
 class _TrainProgress:

@@ -303,3 +303,20 @@ def test_on_a_terminal_the_bar_shows_total_rate_and_eta(tmp_path, videos):
     os.close(main)
     text = seen.decode("utf-8", "replace")
     assert "3/3" in text and "videos/s" in text and "ETA" in text, text[-800:]
+
+
+def test_train_puts_its_result_on_stdout_and_quiet_prints_the_checkpoint_path(tmp_path):
+    synth, pairs = tmp_path / "synth", tmp_path / "pairs.jsonl"
+    assert run_cli("synth", synth, "--count", "2", "--videos-per-prompt", "2", "--frames", "4",
+                   "--height", "32", "--width", "32").exit_code == 0
+    assert run_cli("build-pairs", "--dataset", f"jsonl:{synth}/labels.jsonl", "--videos-root",
+                   synth, "--out", pairs, "-q").exit_code == 0
+    common = ("--pairs", pairs, "--videos-root", synth, "--epochs", "1", "--val-fraction", "0",
+              "--no-cache")
+    quiet = run_cli("train", *common, "--out", tmp_path / "q", "-q")
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout == f"{tmp_path / 'q'}\n"  # nothing else: DeepSpeed's logs are on stderr
+    loud = run_cli("train", *common, "--out", tmp_path / "r")
+    assert loud.exit_code == 0, loud.output
+    assert loud.stdout.startswith("trained 1 epochs") and f"-> {tmp_path / 'r'}" in loud.stdout
+    assert "[WARNING]" not in loud.stdout and "DeepSpeed" not in loud.stdout
