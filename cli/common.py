@@ -33,7 +33,7 @@ def fail(message: str, code: int = 2) -> None:
 # -- config errors in the CLI's words ---------------------------------------------------------
 
 _CLASS_PREFIX = re.compile(r"^[A-Z]\w*Config(?:\.|:\s*|\s+)")
-_LEADING_FIELD = re.compile(r"^([a-z][a-z0-9_]*)(?=[:= ./]|$)")
+_LEADING_FIELD = re.compile(r"^([a-z][a-z0-9_]*)(?=[:= ]|$)")  # not "pairs.jsonl: ..."
 
 
 def config_error(exc: Exception | str, options: dict[str, str] | None = None,
@@ -41,7 +41,8 @@ def config_error(exc: Exception | str, options: dict[str, str] | None = None,
     """A config's ValueError as the user should read it: "TrainConfig.batch_size: must be >= 1"
     becomes "--batch-size: must be >= 1". The field is renamed by `options` ({field: option}),
     else, when it is one of `config`'s dataclass fields, to --field-with-dashes; messages that
-    do not start with a class or field (a file path and line) pass unchanged."""
+    do not start with a class or field (a file path and line, a file named like a field) pass
+    unchanged."""
     import dataclasses
 
     message = str(exc)
@@ -51,7 +52,8 @@ def config_error(exc: Exception | str, options: dict[str, str] | None = None,
         for f in dataclasses.fields(config):
             names.setdefault(f.name, "--" + f.name.replace("_", "-"))
     match = _LEADING_FIELD.match(stripped)
-    if match and match.group(1) in names:
+    if match and match.group(1) in names and (stripped != message
+                                              or not os.path.exists(match.group(1))):
         stripped = names[match.group(1)] + stripped[match.end():]
     return stripped
 

@@ -320,3 +320,17 @@ def test_train_puts_its_result_on_stdout_and_quiet_prints_the_checkpoint_path(tm
     assert loud.exit_code == 0, loud.output
     assert loud.stdout.startswith("trained 1 epochs") and f"-> {tmp_path / 'r'}" in loud.stdout
     assert "[WARNING]" not in loud.stdout and "DeepSpeed" not in loud.stdout
+
+
+def test_a_message_that_starts_with_a_file_named_like_a_field_is_left_alone(tmp_path,
+                                                                           monkeypatch):
+    from cleverward.cli.common import config_error
+    from cleverward.train.evaluate import EvalConfig
+
+    assert config_error("EvalConfig.pairs: must be a file", config=EvalConfig) == (
+        "--pairs: must be a file")
+    assert config_error("pairs.jsonl: none of the 3 pairs could be scored",
+                        config=EvalConfig) == "pairs.jsonl: none of the 3 pairs could be scored"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pairs").write_text("")
+    assert config_error("pairs: holds no pairs", config=EvalConfig) == "pairs: holds no pairs"
