@@ -116,6 +116,10 @@ def test_progress_off_a_terminal_is_a_plain_line_with_total_rate_and_eta(tmp_pat
     quiet = run_cli("score-dir", folder, "--prompts", prompts, "--out", tmp_path / "q.jsonl",
                     "--no-cache", "-q")
     assert "scoring: " not in quiet.stderr
+    built = run_cli("index", "build", folder, "--cache", tmp_path / "cache")
+    assert built.exit_code == 0, built.output
+    lines = [line for line in built.stderr.splitlines() if line.startswith("embedding: ")]
+    assert lines and lines[-1].startswith("embedding: 3/3 videos, ") and " ETA " in lines[-1]
 
 
 def test_a_progress_line_counts_against_the_total_it_is_given(monkeypatch, capsys):
