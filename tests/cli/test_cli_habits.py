@@ -338,3 +338,9 @@ def test_a_message_that_starts_with_a_file_named_like_a_field_is_left_alone(tmp_
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pairs").write_text("")
     assert config_error("pairs: holds no pairs", config=EvalConfig) == "pairs: holds no pairs"
+
+
+def test_a_misspelt_dataset_format_gets_a_suggestion():
+    res = run_cli("build-pairs", "--dataset", "t2vq:info.txt", "--out", "o.jsonl")
+    assert res.exit_code == 2
+    assert "unknown format 't2vq'" in res.stderr and "did you mean 't2vqa'?" in res.stderr
