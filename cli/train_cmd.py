@@ -120,8 +120,8 @@ def _run(cfg):
     from cleverward.train.trainer import train
 
     announce_op_build("deepspeed_shm_comm", "shm comm", "about 2 min on 2 cores")
-    with _TrainProgress(cfg.epochs, cfg.quiet) as progress, \
-            progress_bar(None, "embedding", cfg.quiet) as embedded, deepspeed_logs_to_stderr():
+    with progress_bar(None, "embedding", cfg.quiet) as embedded, \
+            _TrainProgress(cfg.epochs, cfg.quiet) as progress, deepspeed_logs_to_stderr():
         try:
             return train(cfg, progress=progress, embed_progress=embedded)
         except (FileNotFoundError, ValueError) as exc:
