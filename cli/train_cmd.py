@@ -117,9 +117,15 @@ def _init_from_encoders(cfg, video_encoder: str, text_encoder: str):
 
 
 def _run(cfg):
+    import os
+
+    import torch
+
     from cleverward.train.trainer import train
 
-    announce_op_build("deepspeed_shm_comm", "shm comm", "about 2 min on 2 cores")
+    if not torch.cuda.is_available() and os.environ.get("LOCAL_RANK", "0") == "0":
+        # DeepSpeed's CPU accelerator builds its shm comm op on the first initialize
+        announce_op_build("deepspeed_shm_comm", "shm comm", "about 2 min on 2 cores")
     with progress_bar(None, "embedding", cfg.quiet) as embedded, \
             _TrainProgress(cfg.epochs, cfg.quiet) as progress, deepspeed_logs_to_stderr():
         try:
