@@ -49,7 +49,10 @@ def build_pairs_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     summary_json: Annotated[Path | None, typer.Option(
         "--summary-json", help="Write the summary as JSON here.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as JSON instead of text.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar; print only the pairs file's path.")] = False,
 ) -> None:
     """Convert scored datasets into chosen/rejected pairs (one pair a row)."""
     from cleverward.train.datasets import AnnotationError
@@ -74,7 +77,9 @@ def build_pairs_command(
     except (AnnotationError, TaxonomyError, FileNotFoundError, ValueError) as exc:
         fail(config_error(exc, PAIRS_OPTIONS, PairsConfig))
     report = summary.to_dict() | ({"mining": mined} if mined else {})
-    if quiet:
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    elif quiet:
         typer.echo(str(out))  # the result's path, as train -q
     else:
         typer.echo(summary.to_text())

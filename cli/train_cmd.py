@@ -69,8 +69,12 @@ def train_command(
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
     no_resume: Annotated[bool, typer.Option(
         "--no-resume", help="Start over even if OUT holds an interrupted run.")] = False,
-    summary_json: Annotated[Path | None, typer.Option("--summary-json")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    summary_json: Annotated[Path | None, typer.Option(
+        "--summary-json", help="Write the result as JSON here.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the result as JSON instead of text.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bars; print only the checkpoint path.")] = False,
 ) -> None:
     """Train the reward head on chosen/rejected pairs; the best checkpoint by validation loss
     is written to OUT (loadable by score-dir --model OUT)."""
@@ -96,7 +100,10 @@ def train_command(
     if video_encoder:
         cfg = _init_from_encoders(cfg, video_encoder, text_encoder)
     result = _run(cfg)
-    typer.echo(format_result(result) if not quiet else result.out)  # the result: stdout
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:  # the result: stdout
+        typer.echo(format_result(result) if not quiet else result.out)
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(result.to_json(), indent=2) + "\n")

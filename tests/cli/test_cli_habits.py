@@ -279,6 +279,9 @@ def test_build_pairs_prints_its_summary_on_stdout_and_quiet_the_path(tmp_path):
     quiet = run_cli("build-pairs", "--dataset", f"jsonl:{labels}", "--out", out, "--no-dedup",
                     "-q")
     assert quiet.exit_code == 0 and quiet.stdout == f"{out}\n"
+    as_json = run_cli("build-pairs", "--dataset", f"jsonl:{labels}", "--out", out, "--no-dedup",
+                      "--json")
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["total"] >= 1
 
 
 # -- 4. on a terminal: a rich bar with its total and ETA ---------------------------------------
@@ -324,6 +327,8 @@ def test_train_puts_its_result_on_stdout_and_quiet_prints_the_checkpoint_path(tm
     assert loud.exit_code == 0, loud.output
     assert loud.stdout.startswith("trained 1 epochs") and f"-> {tmp_path / 'r'}" in loud.stdout
     assert "[WARNING]" not in loud.stdout and "DeepSpeed" not in loud.stdout
+    as_json = run_cli("train", *common, "--out", tmp_path / "j", "--json", "-q")
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["epochs"] == 1
 
 
 def test_a_message_that_starts_with_a_file_named_like_a_field_is_left_alone(tmp_path,
