@@ -32,7 +32,7 @@ def synth_command(
 ) -> None:
     """Render procedural clips whose content is known, with scored labels (generic layout) and
     a held-out split of unseen colour x shape combinations."""
-    from cleverward.train.synth import generate_synthetic
+    from cleverward.train.synth import SynthConfig, generate_synthetic
 
     if prompts is not None:
         deprecated("synth --prompts N", "--count N")
@@ -43,7 +43,7 @@ def synth_command(
                                      size=(height, width), fps=fps, seed=seed, codec=codec,
                                      heldout_fraction=heldout_fraction)
     except ValueError as exc:
-        fail(config_error(exc, SYNTH_OPTIONS))
+        fail(config_error(exc, SYNTH_OPTIONS, SynthConfig))
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:

@@ -190,13 +190,16 @@ def test_a_line_naming_a_missing_video_is_an_error_row_and_the_run_goes_on(tmp_p
 
 # -- 7. messages name options and files, never classes or fields ------------------------------
 
-LEAKS = ("Config", "batch_size", "n_prompts", "margin_frac", "max_batch", "negatives:")
+LEAKS = ("Config", "batch_size", "n_prompts", "margin_frac", "max_batch", "negatives:",
+         "heldout_fraction")
 
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["train", "--pairs", "p.jsonl", "--out", "o", "--batch-size", "0"], "--batch-size"),
     (["score-dir", ".", "--prompts", "p.jsonl", "--batch-size", "0"], "--batch-size"),
     (["synth", "o", "--count", "0"], "--count"),
+    (["synth", "o", "--frames", "1"], "--frames"),
+    (["synth", "o", "--heldout-fraction", "2"], "--heldout-fraction"),
     (["build-pairs", "--dataset", "jsonl:x.jsonl", "--out", "o.jsonl", "--margin", "3"],
      "--margin"),
     (["serve", "--max-batch", "0"], "--max-batch"),
