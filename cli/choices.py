@@ -1,6 +1,7 @@
 """The fixed sets of the CLI's options, as Enums (`--help` lists them, shells complete them, a
 typo gets "did you mean"). The values are the engine's and trainer's own tuples, repeated here so
-the CLI starts without importing faiss, onnx or ray; tests/cli/test_choices.py keeps them equal."""
+the CLI starts without importing faiss, onnx or ray; tests/cli/test_cli_habits.py
+(test_the_cli_choices_are_the_engines_own) keeps them equal."""
 
 from __future__ import annotations
 
