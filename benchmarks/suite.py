@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from cleverward.benchmarks import stages
+from cleverward.engine.progress import report_total
 
 QUICK_CORPUS = {"480p": 4, "720p": 2}
 ENGINE_BATCH = 8  # ScoreConfig.batch_size: the most clips the engine encodes in one call
@@ -233,11 +234,17 @@ def _limits(res: dict, n_videos: int) -> dict:
 
 
 def run_suite(quick: bool = True, work_dir: Path | None = None,
-              corpus_dir: Path | None = None, device: str = "auto") -> dict:
+              corpus_dir: Path | None = None, device: str = "auto", progress=None) -> dict:
+    """Every figure of `cleverward bench`. progress(step) after each of its steps (a corpus,
+    the model, the stage table, each round, the by-profile table); report_total gives the count
+    of steps first (engine/progress.py)."""
     from cleverward.benchmarks.naive import run_naive
     from cleverward.engine.decode import decode_clip
     from cleverward.engine.decode_pool import decode_stream
 
+    rounds_n = 2 if quick else 3
+    report_total(progress, 4 + rounds_n)
+    step = progress or (lambda name: None)
     work = Path(work_dir or tempfile.mkdtemp(prefix="cleverward-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     res: dict = {"environment": _environment(), "quick": quick}
@@ -248,12 +255,15 @@ def run_suite(quick: bool = True, work_dir: Path | None = None,
                      "profiles": QUICK_CORPUS if quick else FULL_CORPUS,
                      "frames": sum(stages._count_frames(str(v))["frames"] for v in videos),
                      "make_or_verify_s": time.perf_counter() - mark}
+    step("corpus")
     model, engine_model = _load_model(res, device)
+    step("model")
     workers = stages.cpu_count()
     sections = res["suite_seconds"] = {"corpus": res["corpus"]["make_or_verify_s"]}
     mark = time.perf_counter()
     _stages(res, quick, model, engine_model, videos, prompts, workers)
     sections["stages"] = time.perf_counter() - mark
+    step("stages")
     mark = time.perf_counter()
     p1 = _write_prompts(work / "p1.jsonl", items, folder)
     p2 = _write_prompts(work / "p2.jsonl", items, folder, suffix=", new wording")
@@ -266,7 +276,7 @@ def run_suite(quick: bool = True, work_dir: Path | None = None,
     rounds: dict[str, list] = {k: [] for k in ("naive", "engine", "first", "cached",
                                                "cached_known", "decode", "encode", "text")}
     decode_items = [(str(v), str(v)) for v in videos]
-    for r in range(2 if quick else 3):
+    for r in range(rounds_n):
         rounds["naive"].append(run_naive(model, videos, prompts))
         rounds["decode"].append(stages.best_of(lambda: list(decode_stream(
             decode_items, engine_model.decode_config(), workers=workers)), 1))
@@ -284,6 +294,7 @@ def run_suite(quick: bool = True, work_dir: Path | None = None,
         # the same prompts again: text embeddings cached too (a new head over a scored corpus)
         rounds["cached_known"].append(_score_dir(engine_model, folder, p1, work / "known.jsonl",
                                                  cache_dir, workers))
+        step(f"round {r + 1} of {rounds_n}")
     per_video = [min(ts) for ts in zip(*(r["per_video_s"] for r in rounds["naive"]),
                                        strict=True)]
     best = min(rounds["naive"], key=lambda r: r["seconds"])
@@ -303,6 +314,7 @@ def run_suite(quick: bool = True, work_dir: Path | None = None,
     mark = time.perf_counter()
     _by_profile(res, items, engine_model, folder, work, workers)
     sections["by_profile"] = time.perf_counter() - mark
+    step("by profile")
     res["environment"]["load_average_at_end"] = _load_average()
     res["environment"]["cpu_pressure_at_end"] = _cpu_pressure()
     res["limits"] = _limits(res, len(items))

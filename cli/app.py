@@ -26,7 +26,7 @@ app = typer.Typer(
     name="cleverward",
     help="Contrastive video reward model: score, train, export and benchmark.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion: shells complete commands and choices
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -51,9 +51,12 @@ def _root(
     ] = None,
 ) -> None:
     """Contrastive video reward model: score, train, export and benchmark."""
-    if local_rank is not None:
-        import os
+    import os
 
+    from cleverward.cli.common import extensions_dir
+
+    extensions_dir()  # DeepSpeed's JIT-built ops go to <venv>/torch_extensions unless set
+    if local_rank is not None:
         os.environ.setdefault("LOCAL_RANK", str(local_rank))
 
 

@@ -13,7 +13,15 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import DEVICE_HELP, err, fail, progress_bar
+from cleverward.cli.choices import Backend, Decoder, Executor
+from cleverward.cli.common import (
+    DEVICE_HELP,
+    choice_option,
+    config_error,
+    deprecated,
+    fail,
+    progress_bar,
+)
 
 
 def bulk(
@@ -22,12 +30,15 @@ def bulk(
     out: Annotated[Path, typer.Option("--out", help="Output folder (part-K.parquet files).")],
     model: Annotated[str, typer.Option("--model", help="Named model or checkpoint folder.")] = (
         "default"),
+    videos_root: Annotated[Path | None, typer.Option(
+        "--videos-root", help="Relative video paths resolve here (default: the manifest's "
+        "folder).")] = None,
     root: Annotated[Path | None, typer.Option(
-        "--root", help="Relative video paths resolve here (default: the manifest's folder).")
-    ] = None,
+        "--root", hidden=True, help="Deprecated spelling of --videos-root.")] = None,
     partitions: Annotated[int, typer.Option(
         "--partitions", help="Partitions (0: about 2,000 pairs each).")] = 0,
-    executor: Annotated[str, typer.Option("--executor", help="ray | local")] = "ray",
+    executor: Annotated[Executor, choice_option(
+        Executor, "--executor", help="Ray Data, or this process.")] = "ray",
     address: Annotated[str | None, typer.Option(
         "--ray-address", help="An existing Ray cluster (default: start a local one).")] = None,
     num_cpus: Annotated[int | None, typer.Option(
@@ -39,9 +50,10 @@ def bulk(
         "--encode-actors", help="Encoder actors (0: one per GPU, else one).")] = 0,
     encode_cpus: Annotated[float, typer.Option("--encode-cpus", help="CPUs per encoder.")] = 1.0,
     frames: Annotated[int, typer.Option("--frames", help="Frames sampled per video.")] = 8,
-    decoder: Annotated[str, typer.Option("--decoder", help="auto | pyav | dali")] = "auto",
-    backend: Annotated[str, typer.Option(
-        "--backend", help="auto | torch | onnx | tensorrt")] = "auto",
+    decoder: Annotated[Decoder, choice_option(Decoder, "--decoder", help="Video decoder.")] = (
+        "auto"),
+    backend: Annotated[Backend, choice_option(
+        Backend, "--backend", help="Where the reward head runs.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Videos per batch.")] = 8,
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     cache: Annotated[Path | None, typer.Option(
@@ -58,25 +70,31 @@ def bulk(
     from cleverward.engine.bulk.run import BulkConfig, run_bulk
     from cleverward.engine.manifest import ManifestError
 
+    if root is not None:
+        deprecated("bulk --root", "--videos-root")
+        videos_root = videos_root or root
     try:
         cfg = BulkConfig(manifest=str(manifest), out=str(out), model=model,
-                         root=str(root) if root else None, partitions=partitions,
+                         root=str(videos_root) if videos_root else None, partitions=partitions,
                          frames=frames, decoder=decoder, backend=backend,
                          cache_dir=str(cache) if cache else None, use_cache=not no_cache,
                          overwrite=overwrite, executor=executor, ray_address=address,
                          num_cpus=num_cpus, decode_workers=decode_workers,
                          decode_cpus=decode_cpus, encode_actors=encode_actors,
                          encode_cpus=encode_cpus, batch_size=batch_size, device=device)
-        with progress_bar(None, "bulk", quiet) as update:
+        with progress_bar(None, "bulk", quiet, unit="pair") as update:
             summary = run_bulk(cfg, progress=update)
     except (ManifestError, PlanError, BackendUnavailable, FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, {"ray_address": "--ray-address", "cache_dir": "--cache",
+                                "use_cache": "--no-cache", "manifest": "MANIFEST",
+                                "root": "--videos-root"}, BulkConfig))
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
         return
-    err(f"{summary.rows} rows ({summary.failed} failed) in {summary.committed} partitions "
-        f"committed, {summary.finished_before} of {summary.partitions} already done, "
-        f"{summary.executor} executor, {summary.seconds:.1f}s -> {out}")
+    typer.echo(f"{summary.rows} rows ({summary.failed} failed) in {summary.committed} "
+               f"partitions committed, {summary.finished_before} of {summary.partitions} already "
+               f"done, {summary.executor} executor, {summary.seconds:.1f}s -> {out}"
+               if not quiet else str(out))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import fail
+from cleverward.cli.choices import GeneratorFrom, Ties
+from cleverward.cli.common import choice_option, config_error, fail
 
 SHORT = {"overall": "overall", "dynamism": "dynamism", "motion_continuity": "motion",
          "visual_aesthetics": "aesthetics", "character_continuity": "character",
@@ -17,11 +18,12 @@ SHORT = {"overall": "overall", "dynamism": "dynamism", "motion_continuity": "mot
 
 def compare_command(
     scores: Annotated[list[Path], typer.Argument(help="Score files (JSONL, CSV, Parquet).")],
-    ties: Annotated[str, typer.Option("--ties", help="A tied prompt in win rates: half | drop "
-                                                     "| loss.")] = "half",
-    generator_from: Annotated[str, typer.Option(
-        "--generator-from", help="auto | field (the rows' generator) | folder "
-                                 "(videos/<generator>/<clip>).")] = "auto",
+    ties: Annotated[Ties, choice_option(
+        Ties, "--ties", help="A tied prompt in win rates: half a win, dropped, or a loss.")] = (
+        "half"),
+    generator_from: Annotated[GeneratorFrom, choice_option(
+        GeneratorFrom, "--generator-from", help="field: the rows' generator; folder: "
+        "videos/<generator>/<clip>.")] = "auto",
     model: Annotated[str | None, typer.Option(
         "--model", help="Compare this model's rows (default: the model with most rows).")] = None,
     pair: Annotated[tuple[str, str] | None, typer.Option(
@@ -46,7 +48,7 @@ def compare_command(
                             bootstrap=bootstrap, seed=seed, bt_prior=bt_prior, elo_k=elo_k)
         result = compare(cfg)
     except (CompareInputError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, config=CompareConfig))
     if as_json:
         typer.echo(json.dumps(result, indent=1))
     else:

@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import DEVICE_HELP, fail
+from cleverward.cli.common import (
+    DEVICE_HELP,
+    check_file,
+    choice_option,
+    config_error,
+    fail,
+    progress_bar,
+)
+
+EVAL_OPTIONS = {"pick": "--model", "cache_dir": "--cache", "use_cache": "--no-cache",
+                "conventions": "--convention"}
 
 
 class ConventionChoice(str, Enum):
@@ -25,10 +35,10 @@ class ConventionChoice(str, Enum):
     all = "all"
 
 
-def _conventions(chosen: list[ConventionChoice]) -> tuple[str, ...]:
-    if any(c is ConventionChoice.all for c in chosen):
+def _conventions(chosen: list[str]) -> tuple[str, ...]:
+    if ConventionChoice.all.value in chosen:
         return tuple(c.value for c in ConventionChoice if c is not ConventionChoice.all)
-    return tuple(dict.fromkeys(c.value for c in chosen))
+    return tuple(dict.fromkeys(chosen))
 
 
 def eval_command(
@@ -42,9 +52,9 @@ def eval_command(
     videos_root: Annotated[Path | None, typer.Option(
         "--videos-root", help="Folder the pairs file's relative video paths are relative to "
         "(default: the pairs file's folder).")] = None,
-    convention: Annotated[list[ConventionChoice] | None, typer.Option(
-        "--convention", help="Also compute the figures as this public script does, beside "
-        "the correct ones (repeatable; 'all' for every one).")] = None,
+    convention: Annotated[list[ConventionChoice] | None, choice_option(
+        ConventionChoice, "--convention", help="Also compute the figures as this public "
+        "script does, beside the correct ones (repeatable; 'all' for every one).")] = None,
     tie_threshold: Annotated[float, typer.Option(
         "--tie-threshold", help="|diff| below which a human tie counts as right (in the "
         "scores' units; 0.02 suits cosine rewards, 0.5 a 1-4 scale).")] = 0.02,
@@ -62,6 +72,7 @@ def eval_command(
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the report as JSON: figures as a flat list of records.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Evaluate a reward model on pairs, per dataset and dimension."""
     from cleverward.train.evaluate import EvalConfig, evaluate, format_eval, json_ready
@@ -69,10 +80,10 @@ def eval_command(
     run_model = model if scores is None else None
     if run_model is None and scores is None:
         run_model = "default"
+    check_file(pairs, "--pairs", "pairs file")
+    if scores is not None:
+        check_file(scores, "--scores", "score-dir output file")
     try:
-        if not pairs.is_file():
-            raise FileNotFoundError(f"--pairs {pairs}: " + (
-                "is a folder; give the pairs file" if pairs.is_dir() else "no such file"))
         cfg = EvalConfig(pairs=str(pairs), model=run_model,
                          scores=str(scores) if scores else None,
                          pick=model if scores is not None else None,
@@ -86,9 +97,10 @@ def eval_command(
             from cleverward.engine.device import resolve_device
 
             resolve_device(device)  # a GPU this machine lacks fails before any work
-        report = evaluate(cfg)
+        with progress_bar(None, "embedding", quiet) as progress:
+            report = evaluate(cfg, progress=progress)
     except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, EVAL_OPTIONS, EvalConfig))
     if as_json:
         typer.echo(json.dumps(json_ready(report), indent=2, allow_nan=False))
     else:

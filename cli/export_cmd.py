@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail
+from cleverward.cli.choices import ExportFormat
+from cleverward.cli.common import choice_option, config_error, err, fail
 
 Out = Annotated[Path, typer.Option("--out", help="Output folder.")]
 Model = Annotated[str, typer.Option("--model", help="Named model or checkpoint folder.")]
-Format = Annotated[str, typer.Option("--format", help="onnx | tensorrt")]
+Format = Annotated[ExportFormat, choice_option(ExportFormat, "--format", help="What to write.")]
 Parts = Annotated[str, typer.Option("--components", help="Comma-separated parts to export.")]
 Workspace = Annotated[float, typer.Option("--workspace-gib", help="TensorRT builder workspace.")]
 Fp32 = Annotated[bool, typer.Option("--fp32", help="TensorRT: do not enable fp16.")]
@@ -36,7 +37,7 @@ def export(
         trt_cfg = TensorRTConfig(fp16=not fp32, workspace_gib=workspace_gib)
         result = export_model(model, fmt, out, parts, trt_cfg)
     except (TensorRTUnavailable, ExportError, FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, {"components": "--components", "format": "--format"}))
     for name, comp in result.manifest.components.items():
         err_max = comp.parity.get("max_abs_err", float("nan"))
         typer.echo(f"{name:<14} {out / comp.file}  opset {comp.opset}  sha256 {comp.sha256[:12]}"

@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import DEVICE_HELP, err, fail, progress_bar
+from cleverward.cli.choices import Decoder, IndexKind, SearchKind
+from cleverward.cli.common import DEVICE_HELP, choice_option, config_error, err, fail, progress_bar
+
+INDEX_OPTIONS = {"videos_dir": "DIR", "cache_dir": "--cache"}
 
 index_app = typer.Typer(
     help="FAISS indexes of a folder's videos, for `cleverward search`.", no_args_is_help=True
@@ -36,10 +39,12 @@ def build(
         "default"),
     cache: Annotated[Path | None, typer.Option(
         "--cache", help="Cache folder (embeddings and indexes).")] = None,
-    kind: Annotated[str, typer.Option("--kind", help="auto | flat | ivf | hnsw")] = "auto",
+    kind: Annotated[IndexKind, choice_option(
+        IndexKind, "--kind", help="FAISS index kind (auto: by the folder's size).")] = "auto",
     frames: Annotated[int, typer.Option(
         "--frames", help="Frames sampled per video (as score-dir).")] = 8,
-    decoder: Annotated[str, typer.Option("--decoder", help="auto | pyav | dali")] = "auto",
+    decoder: Annotated[Decoder, choice_option(Decoder, "--decoder", help="Video decoder.")] = (
+        "auto"),
     workers: Annotated[int, typer.Option("--workers", help="Decode threads.")] = 2,
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -57,7 +62,7 @@ def build(
         with progress_bar(None, "embedding", quiet) as update:
             report = build_video_index(cfg, progress=update)
     except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, INDEX_OPTIONS, IndexConfig))
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -73,8 +78,8 @@ def search(
         "default"),
     cache: Annotated[Path | None, typer.Option(
         "--cache", help="Cache folder (embeddings and indexes).")] = None,
-    kind: Annotated[str | None, typer.Option(
-        "--kind", help="flat | ivf | hnsw (default: the index built last).")] = None,
+    kind: Annotated[SearchKind | None, choice_option(
+        SearchKind, "--kind", help="Which built index (default: the one built last).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The videos of an indexed folder that best match TEXT, with their rewards."""
@@ -86,7 +91,7 @@ def search(
                            cache_dir=str(cache) if cache else None, kind=kind)
         hits, meta = search_videos(cfg)
     except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, {**INDEX_OPTIONS, "videos_dir": "--dir"}, SearchConfig))
     if as_json:
         typer.echo(json.dumps({
             "query": text, "model": model, "videos_dir": meta["videos_dir"],
@@ -97,9 +102,11 @@ def search(
     else:
         err(f"{meta['videos_dir']}: {meta['count']} videos, {meta['kind']} index, "
             f"{meta['device']}")
-        for h in hits:
-            note = f"   (stale: {h.stale})" if h.stale else ""
-            typer.echo(f"{h.rank:>4}. {h.score:+.4f}  {h.video}{note}")
+        from cleverward.cli.tables import print_table
+
+        print_table(["rank", "reward", "video", "note"],
+                    [(f"{h.rank}.", f"{h.score:+.4f}", h.video,
+                      f"stale: {h.stale}" if h.stale else "") for h in hits], right=(0, 1))
     stale = sum(h.stale is not None for h in hits)
     if stale:
         err(f"warning: {stale} of these videos changed or vanished since the index was built; "

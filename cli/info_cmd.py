@@ -15,13 +15,11 @@ def info(as_json: bool = typer.Option(False, "--json", help="Machine-readable ou
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    for section, items in report.items():
-        typer.echo(f"{section}:")
-        if isinstance(items, dict):
-            for key, value in items.items():
-                typer.echo(f"  {key:<22} {value}")
-        else:
-            typer.echo(f"  {items}")
+    from cleverward.cli.tables import print_sections
+
+    print_sections({section: [(str(k), str(v)) for k, v in (
+        items.items() if isinstance(items, dict) else [("", items)])]
+        for section, items in report.items()})
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,11 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail, progress_bar
+from cleverward.cli.common import config_error, fail, progress_bar
+
+PAIRS_OPTIONS = {"datasets": "--dataset", "margin_frac": "--margin", "keep_ties": "--drop-ties",
+                 "negatives_per_video": "--negatives", "taxonomy_file": "--taxonomy",
+                 "negatives": "--mine-negatives", "duplicate_threshold": "--near-dup-threshold"}
 
 
 def build_pairs_command(
@@ -26,8 +30,8 @@ def build_pairs_command(
     hard_negatives: Annotated[bool, typer.Option(
         "--hard-negatives", help="Negatives from the nearest prompts in text space.")] = False,
     mine_negatives: Annotated[int, typer.Option(
-        "--mine-negatives", help="Per video, K more negatives mined from embeddings (nearest "
-        "prompts and look-alike videos; decodes the videos, through the cache).")] = 0,
+        "--mine-negatives", min=0, help="Per video, K more negatives mined from embeddings "
+        "(nearest prompts and look-alike videos; decodes the videos, through the cache).")] = 0,
     dedup: Annotated[bool, typer.Option(
         "--dedup/--no-dedup", help="Merge exact duplicate files (content hash); with "
         "--near-dup also re-encoded copies across datasets.")] = True,
@@ -45,7 +49,10 @@ def build_pairs_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     summary_json: Annotated[Path | None, typer.Option(
         "--summary-json", help="Write the summary as JSON here.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as JSON instead of text.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar; print only the pairs file's path.")] = False,
 ) -> None:
     """Convert scored datasets into chosen/rejected pairs (one pair a row)."""
     from cleverward.train.datasets import AnnotationError
@@ -68,13 +75,17 @@ def build_pairs_command(
             rows = sorted(rows, key=_row_order)
         write_pairs(rows, out)
     except (AnnotationError, TaxonomyError, FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, PAIRS_OPTIONS, PairsConfig))
     report = summary.to_dict() | ({"mining": mined} if mined else {})
-    if not quiet:
-        err(summary.to_text())
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    elif quiet:
+        typer.echo(str(out))  # the result's path, as train -q
+    else:
+        typer.echo(summary.to_text())
         if mined:
-            err("mining: " + ", ".join(f"{k} {v}" for k, v in mined.items()))
-        err(f"{len(rows)} pairs -> {out}")
+            typer.echo("mining: " + ", ".join(f"{k} {v}" for k, v in mined.items()))
+        typer.echo(f"{len(rows)} pairs -> {out}")
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(report, indent=2) + "\n")

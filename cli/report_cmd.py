@@ -1,4 +1,5 @@
-"""`cleverward report SCORES [...] --videos DIR --out report.html`: one self-contained HTML file."""
+"""`cleverward report SCORES [...] --videos-root DIR --out report.html`: one self-contained HTML
+file."""
 
 from __future__ import annotations
 
@@ -7,30 +8,40 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import err, fail
+from cleverward.cli.choices import GeneratorFrom, Ties
+from cleverward.cli.common import choice_option, config_error, deprecated, fail, progress_bar
+
+REPORT_OPTIONS = {"eval_file": "--eval", "videos": "--videos-root", "frames": "--thumb-frames",
+                  "width": "--thumb-width", "out": "--out", "workers": "--workers"}
 
 
 def report_command(
     scores: Annotated[list[Path], typer.Argument(help="Score files (JSONL, CSV, Parquet).")],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
         "report.html"),
-    videos: Annotated[Path | None, typer.Option(
-        "--videos", help="The scored folder (rows' video paths are relative to it): keyframe "
+    videos_root: Annotated[Path | None, typer.Option(
+        "--videos-root", help="The scored folder (rows' video paths are relative to it): keyframe "
                          "strips come from it.")] = None,
+    videos: Annotated[Path | None, typer.Option(
+        "--videos", hidden=True, help="Deprecated spelling of --videos-root.")] = None,
     eval_file: Annotated[Path | None, typer.Option(
         "--eval", help="Eval results JSON (a list of records) to show as a table.")] = None,
-    ties: Annotated[str, typer.Option("--ties", help="half | drop | loss")] = "half",
-    generator_from: Annotated[str, typer.Option("--generator-from",
-                                                help="auto | field | folder")] = "auto",
+    ties: Annotated[Ties, choice_option(
+        Ties, "--ties", help="A tied prompt in win rates: half a win, dropped, or a loss.")] = (
+        "half"),
+    generator_from: Annotated[GeneratorFrom, choice_option(
+        GeneratorFrom, "--generator-from", help="field: the rows' generator; folder: "
+        "videos/<generator>/<clip>.")] = "auto",
     model: Annotated[str | None, typer.Option("--model", help="Whose rows to compare.")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    thumb_frames: Annotated[int, typer.Option("--thumb-frames",
+    thumb_frames: Annotated[int, typer.Option("--thumb-frames", min=1, max=16,
                                               help="Keyframes per clip.")] = 4,
-    thumb_width: Annotated[int, typer.Option("--thumb-width", help="Pixels per keyframe "
-                                                                   "(height 3/4 of it).")] = 96,
+    thumb_width: Annotated[int, typer.Option(
+        "--thumb-width", min=16, max=512, help="Pixels per keyframe (height 3/4 of it).")] = 96,
     workers: Annotated[int, typer.Option("--workers", help="Decode threads.")] = 2,
     title: Annotated[str, typer.Option("--title")] = "cleverward: generator comparison",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Ratings with intervals, the win-rate matrix, per-metric bars and histograms, eval results,
     and per-prompt rankings with a keyframe strip per clip, in one HTML file that opens from disk
@@ -41,6 +52,10 @@ def report_command(
     from cleverward.train.report.html import ReportConfig, build_report
     from cleverward.train.report.thumbs import ThumbConfig
 
+    if videos is not None:
+        deprecated("report --videos", "--videos-root")
+        videos_root = videos_root or videos
+    videos = videos_root
     try:
         cfg = ReportConfig(
             compare=CompareConfig(scores=tuple(map(str, scores)), ties=ties,
@@ -51,14 +66,15 @@ def report_command(
             thumbs=ThumbConfig(frames=thumb_frames, width=thumb_width,
                                height=max(16, round(thumb_width * 3 / 4 / 2) * 2)),
             workers=workers, title=title)
-        summary = build_report(cfg)
+        with progress_bar(None, "keyframes", quiet) as progress:
+            summary = build_report(cfg, progress=progress)
     except (CompareInputError, EvalFileError, ValueError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, REPORT_OPTIONS, CompareConfig))
     except OSError as exc:
         fail(f"{out}: cannot write it ({exc.strerror or exc})")
     missing = f", {summary.no_preview} without preview" if summary.no_preview else ""
-    err(f"{summary.prompts} prompts, {summary.clips} clips, {summary.thumbnails} keyframe strips"
-        f"{missing}, {summary.bytes / 1e6:.1f} MB -> {summary.out}")
+    typer.echo(f"{summary.prompts} prompts, {summary.clips} clips, {summary.thumbnails} keyframe "
+               f"strips{missing}, {summary.bytes / 1e6:.1f} MB -> {summary.out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,10 +8,24 @@ import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import DEVICE_HELP, err, fail, progress_bar
+from cleverward.cli.choices import Backend, Decoder, ScoreFormat
+from cleverward.cli.common import (
+    DEVICE_HELP,
+    choice_option,
+    config_error,
+    err,
+    fail,
+    progress_bar,
+    warn,
+)
+
+SCORE_OPTIONS = {"videos_dir": "VIDEOS_DIR", "prompts_file": "--prompts", "cache_dir": "--cache",
+                 "use_cache": "--no-cache", "resume": "--overwrite", "manifest": "--manifest",
+                 "top": "--top", "device": "--device"}
 
 
 def format_ranking(ranking) -> str:
@@ -68,6 +82,27 @@ def _check_output(out: Path):
     return target
 
 
+def _check_videos_dir(videos_dir: Path) -> None:
+    """A missing folder is an error; an empty one (_check_not_empty, after the prompts) a
+    warning and exit 1: nothing to score is what a script chaining score-dir into eval must not
+    take for success."""
+    if videos_dir.is_file():
+        fail(f"{videos_dir}: is a file, give the folder that holds the videos")
+    if not videos_dir.is_dir():
+        fail(f"{videos_dir}: no such folder")
+
+
+def _check_not_empty(videos_dir: Path) -> None:
+    from cleverward.engine.scoring import list_folder
+
+    listing = list_folder(videos_dir)
+    if not listing.videos:
+        skipped = (f" ({listing.skipped_files} other file(s) skipped: not a video suffix)"
+                   if listing.skipped_files else "")
+        warn(f"{videos_dir} holds no videos{skipped}: nothing to score, no output written")
+        raise typer.Exit(1)
+
+
 def _check_folder(path: Path, option: str) -> None:
     folder = path.parent.absolute()
     while not folder.exists() and folder != folder.parent:
@@ -79,32 +114,47 @@ def _check_folder(path: Path, option: str) -> None:
 
 
 def score_dir(
-    videos_dir: Path = typer.Argument(None, help="Folder of videos (files or frame folders); "
-                                      "or give --manifest instead."),
-    prompts: Path = typer.Option(None, "--prompts", help="prompts.jsonl (see README); with "
-                                 "VIDEOS_DIR."),
-    manifest: Path = typer.Option(None, "--manifest", help="Manifest of (video, prompt) rows: "
-                                  ".parquet, .csv or .jsonl (instead of VIDEOS_DIR + --prompts)."),
-    out: Path = typer.Option(Path("scores.jsonl"), "--out", help="Output file."),
-    model: str = typer.Option("default", "--model", help="Named model or checkpoint folder."),
-    frames: int = typer.Option(8, "--frames", help="Frames sampled per video."),
-    decoder: str = typer.Option("auto", "--decoder", help="auto | pyav | dali"),
-    backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx | tensorrt"),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    fmt: str = typer.Option("", "--format", help="jsonl | csv | parquet (default: from --out)"),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any video failed."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Videos per encoder batch."),
-    workers: int = typer.Option(2, "--workers", help="Decode threads."),
-    cache: Path = typer.Option(None, "--cache", help="Embedding cache folder."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Discard rows of an earlier run."),
-    summary_json: Path = typer.Option(None, "--summary-json", help="Write run counts here."),
-    shard: str = typer.Option("0/1", "--shard", help="K/N: only the videos of shard K of N "
-                              "(by path or manifest id, no file read; N machines' outputs "
-                              "concatenate)."),
-    top: int = typer.Option(3, "--top", help="Best and worst videos shown per prompt."),
-    no_ranking: bool = typer.Option(False, "--no-ranking", help="Do not print the ranking."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or ranking."),
+    videos_dir: Annotated[Path | None, typer.Argument(
+        help="Folder of videos (files or frame folders); or give --manifest instead.")] = None,
+    prompts: Annotated[Path | None, typer.Option(
+        "--prompts", help="prompts.jsonl (see README); with VIDEOS_DIR.")] = None,
+    manifest: Annotated[Path | None, typer.Option(
+        "--manifest", help="Manifest of (video, prompt) rows: .parquet, .csv or .jsonl "
+        "(instead of VIDEOS_DIR + --prompts).")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", help="Output file; - streams JSONL rows to stdout.")] = Path("scores.jsonl"),
+    model: Annotated[str, typer.Option(
+        "--model", help="Named model, checkpoint folder, org/name in the local Hugging Face "
+        "cache, or an encoder spec for zero-shot scoring (clip:DIR, siglip:DIR, xclip:DIR).")] = (
+        "default"),
+    frames: Annotated[int, typer.Option("--frames", help="Frames sampled per video.")] = 8,
+    decoder: Annotated[Decoder, choice_option(Decoder, "--decoder", help="Video decoder.")] = (
+        "auto"),
+    backend: Annotated[Backend, choice_option(
+        Backend, "--backend", help="Where the reward head runs.")] = "auto",
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+    fmt: Annotated[ScoreFormat | None, choice_option(
+        ScoreFormat, "--format", help="Output format (default: from --out's suffix).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any video failed.")] = False,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", help="Videos per encoder batch.")] = 8,
+    workers: Annotated[int, typer.Option("--workers", help="Decode threads.")] = 2,
+    cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache folder.")] = None,
+    no_cache: Annotated[bool, typer.Option(
+        "--no-cache", help="Do not read or write the cache.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Discard rows of an earlier run.")] = False,
+    summary_json: Annotated[Path | None, typer.Option(
+        "--summary-json", help="Write run counts here.")] = None,
+    shard: Annotated[str, typer.Option(
+        "--shard", help="K/N: only the videos of shard K of N (by path or manifest id, no file "
+        "read; N machines' outputs concatenate).")] = "0/1",
+    top: Annotated[int, typer.Option(
+        "--top", help="Best and worst videos shown per prompt.")] = 3,
+    no_ranking: Annotated[bool, typer.Option(
+        "--no-ranking", help="Do not print the ranking.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar or ranking.")] = False,
 ) -> None:
     """Score every (video, prompt) pair; rows are appended to --out as they finish."""
     from cleverward.engine.config import ScoreConfig
@@ -131,9 +181,9 @@ def score_dir(
 
         resolve_device(device)  # a GPU this machine lacks fails before any work
     except ValueError as exc:
-        fail(str(exc))
-    if videos_dir is not None and not videos_dir.is_dir():
-        fail(f"{videos_dir}: not a folder")
+        fail(config_error(exc, SCORE_OPTIONS, ScoreConfig))
+    if videos_dir is not None:
+        _check_videos_dir(videos_dir)
     target = _check_output(out)
     if summary_json:
         _check_writable(summary_json, "--summary-json")
@@ -141,9 +191,12 @@ def score_dir(
         try:
             from cleverward.engine.prompts import parse_prompts
 
-            parse_prompts(prompts, videos_dir)  # every prompts error before the model loads
+            if prompts.is_dir():
+                fail(f"--prompts {prompts}: is a folder, give a file (a prompts.jsonl)")
+            parse_prompts(prompts, videos_dir, missing_ok=True)  # errors before the model loads
         except PromptsError as exc:
             fail(str(exc))
+        _check_not_empty(videos_dir)
     try:
         with _sigterm_as_interrupt():
             summary = _run(cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cleverward.cli.common import DEVICE_HELP, err, fail
+from cleverward.cli.common import DEVICE_HELP, config_error, err, fail
 
 
 def serve(
@@ -43,7 +43,7 @@ def serve(
             read_token(token_file)  # fail before loading the model
         loaded = load_model(cfg)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        fail(str(exc))
+        fail(config_error(exc, {"read_timeout_s": "--read-timeout"}, ServeConfig))
     if host not in ("127.0.0.1", "localhost", "::1") and not token_file:
         err(f"warning: serving on {host} without --token-file: anyone who reaches the port "
             "can use the model")

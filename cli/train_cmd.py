@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cleverward.cli.common import DEVICE_HELP, err, fail
+from cleverward.cli.choices import Mode, Objective
+from cleverward.cli.common import (
+    DEVICE_HELP,
+    Progress,
+    announce_op_build,
+    check_file,
+    choice_option,
+    config_error,
+    fail,
+    progress_bar,
+)
+
+TRAIN_OPTIONS = {"init_model": "--model", "cache_dir": "--cache", "use_cache": "--no-cache",
+                 "resume": "--no-resume", "state_dir": "--state-dir", "device": "--device"}
 
 
 def train_command(
@@ -24,10 +38,11 @@ def train_command(
         "--videos-root", help="Folder the pairs' video paths are relative to.")] = None,
     model: Annotated[str, typer.Option(
         "--model", help="Checkpoint to start from (its encoders are kept).")] = "default",
-    objective: Annotated[str, typer.Option(
-        "--objective", help="bt | bt-ties | sft (the paper's regression baseline)")] = "bt",
-    mode: Annotated[str, typer.Option(
-        "--mode", help="frozen (train the head) | unfrozen (the encoders too)")] = "frozen",
+    objective: Annotated[Objective, choice_option(
+        Objective, "--objective", help="Bradley-Terry, with ties, or sft (the paper's "
+        "regression baseline).")] = "bt",
+    mode: Annotated[Mode, choice_option(
+        Mode, "--mode", help="frozen: train the head; unfrozen: the encoders too.")] = "frozen",
     lora_rank: Annotated[int, typer.Option(
         "--lora-rank", help="unfrozen: LoRA adapter rank (0: fine-tune all weights).")] = 0,
     encoder_lr: Annotated[float, typer.Option(
@@ -46,7 +61,8 @@ def train_command(
         "--val-fraction", help="Share of prompts held out for early stopping.")] = 0.1,
     patience: Annotated[int, typer.Option("--patience")] = 6,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    zero_stage: Annotated[int, typer.Option("--zero-stage", help="DeepSpeed ZeRO stage.")] = 0,
+    zero_stage: Annotated[int, typer.Option(
+        "--zero-stage", min=0, max=3, help="DeepSpeed ZeRO stage.")] = 0,
     deepspeed_config: Annotated[Path | None, typer.Option(
         "--deepspeed-config", help="A DeepSpeed JSON used instead of the generated one.")] = None,
     frames: Annotated[int | None, typer.Option("--frames")] = None,
@@ -57,8 +73,12 @@ def train_command(
     state_dir: Annotated[Path | None, typer.Option(
         "--state-dir", help="Training state (DeepSpeed's, to resume); default: OUT.state "
         "beside OUT, so OUT holds only the shareable checkpoint.")] = None,
-    summary_json: Annotated[Path | None, typer.Option("--summary-json")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    summary_json: Annotated[Path | None, typer.Option(
+        "--summary-json", help="Write the result as JSON here.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the result as JSON instead of text.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bars; print only the checkpoint path.")] = False,
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Train the reward head on chosen/rejected pairs; the best checkpoint by validation loss
@@ -82,14 +102,17 @@ def train_command(
 
         resolve_device(device)  # a GPU this machine lacks fails before any work
     except ValueError as exc:
-        fail(str(exc))
-    if not pairs.is_file():
-        fail(f"{pairs}: pairs file not found")
+        fail(config_error(exc, TRAIN_OPTIONS, TrainConfig))
+    check_file(pairs, "--pairs", "pairs file")
+    if deepspeed_config is not None:
+        check_file(deepspeed_config, "--deepspeed-config", "DeepSpeed JSON file")
     if video_encoder:
         cfg = _init_from_encoders(cfg, video_encoder, text_encoder)
     result = _run(cfg)
-    if not quiet:
-        err(format_result(result))
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:  # the result: stdout
+        typer.echo(format_result(result) if not quiet else result.out)
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
@@ -110,13 +133,21 @@ def _init_from_encoders(cfg, video_encoder: str, text_encoder: str):
 
 
 def _run(cfg):
+    import os
+
+    import torch
+
     from cleverward.train.trainer import train
 
-    with _TrainProgress(cfg.epochs, cfg.quiet) as progress:
+    if not torch.cuda.is_available() and os.environ.get("LOCAL_RANK", "0") == "0":
+        # DeepSpeed's CPU accelerator builds its shm comm op on the first initialize
+        announce_op_build("deepspeed_shm_comm", "shm comm", "about 2 min on 2 cores")
+    with progress_bar(None, "embedding", cfg.quiet) as embedded, \
+            _TrainProgress(cfg.epochs, cfg.quiet) as progress, deepspeed_logs_to_stderr():
         try:
-            return train(cfg, progress=progress)
+            return train(cfg, progress=progress, embed_progress=embedded)
         except (FileNotFoundError, ValueError) as exc:
-            fail(str(exc))
+            fail(config_error(exc, TRAIN_OPTIONS, type(cfg)))
 
 
 def format_result(r) -> str:
@@ -137,14 +168,43 @@ def format_result(r) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def deepspeed_logs_to_stderr():
+    """DeepSpeed logs through its logger's handler on stdout and print()s build notes: both go
+    to stderr, so stdout holds the result only."""
+    import logging
+
+    with redirect_stdout(sys.stderr):  # its import logs (the accelerator it picked)
+        try:
+            import deepspeed.utils  # noqa: F401  (creates the "DeepSpeed" logger)
+        except ImportError:
+            pass
+    handlers = [h for h in logging.getLogger("DeepSpeed").handlers
+                if type(h) is logging.StreamHandler  # not a FileHandler a user added
+                and getattr(h, "stream", None) not in (sys.stderr, sys.__stderr__)]
+    for handler in handlers:
+        _swap(handler, sys.stderr)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:  # left on the process's stderr: never closed (a test runner's stream would be)
+        for handler in handlers:
+            _swap(handler, sys.__stderr__)
+
+
+def _swap(handler, stream) -> None:
+    """handler.setStream without its flush of the old stream (which may be closed already: a
+    test runner's, in-process)."""
+    with handler.lock:
+        handler.stream = stream
+
+
 class _TrainProgress:
-    """A tqdm bar over epochs with the running loss and pairwise accuracy."""
+    """Epochs as a progress bar, with the running loss and pairwise accuracy as its note."""
 
     def __init__(self, epochs: int, quiet: bool) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=epochs, desc="training", unit="epoch", file=sys.stderr,
-                        disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+        self.bar = Progress("training", "epoch", epochs, quiet)
+        self.started = False
 
     def __enter__(self):
         return self
@@ -154,12 +214,15 @@ class _TrainProgress:
 
     def __call__(self, event: dict) -> None:
         if event["event"] == "step":
-            self.bar.set_postfix(loss=f"{event['loss']:.3f}", acc=f"{event['acc']:.3f}")
+            if not self.started:  # DeepSpeed's start-up and the embedding are not epochs
+                self.started = True
+                self.bar.restart()
+            self.bar.set_note(f"loss {event['loss']:.3f}, acc {event['acc']:.3f}")
         elif event["event"] == "epoch":
-            self.bar.update(1)
             if "val_acc" in event:
-                self.bar.set_postfix(val_loss=f"{event['val_loss']:.3f}",
-                                     val_acc=f"{event['val_acc']:.3f}")
+                self.bar.set_note(f"val_loss {event['val_loss']:.3f}, "
+                                  f"val_acc {event['val_acc']:.3f}")
+            self.bar(1)
 
 
 def register(app: typer.Typer) -> None:

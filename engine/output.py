@@ -375,8 +375,9 @@ class RowWriter:
     past the checks can never stop a run half-way with a 0-byte file."""
 
     def __init__(self, path: str | Path | None, fmt: str, stream=None,
-                 append: bool = False) -> None:
+                 append: bool = False, provenance: dict | None = None) -> None:
         self.path, self.fmt = (Path(path) if path is not None else None), fmt
+        self.provenance = provenance  # Parquet: kept in the schema metadata (key "cleverward")
         self.appends = fmt != "parquet"  # rows reach the file as they are written
         self.closed = False
         self.cut = 0  # bytes of a torn last line cut before appending
@@ -450,6 +451,8 @@ class RowWriter:
         import pyarrow.parquet as pq
 
         schema = _parquet_schema()
+        if self.provenance:  # what made the output, in the file's own schema metadata
+            schema = schema.with_metadata({"cleverward": json.dumps(self.provenance)})
         try:
             self._pq_writer = pq.ParquetWriter(self._tmp, schema)
         except OSError as exc:
@@ -492,3 +495,19 @@ class RowWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def provenance(config: dict, identity: dict) -> dict:
+    """What made an output: the cleverward version, the model (as given and its identity: encoder
+    fingerprint, head digest, frames sampled), the run's config and command line, the UTC time."""
+    import sys
+    from datetime import datetime, timezone
+    from importlib import metadata
+
+    try:
+        version = metadata.version("cleverward")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    return {"cleverward_version": version, "model": config.get("model"),
+            "model_identity": identity, "config": config, "command": list(sys.argv),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -26,6 +26,7 @@ class PromptEntry:
     prompt: str
     video: str | None  # relative to the scored folder; None = every video
     line: int
+    missing: str | None = None  # `file:line: ...` when the named video is not there (missing_ok)
 
 
 class PromptsError(ValueError):
@@ -61,7 +62,8 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def _check_line(obj, where: str, videos_dir: Path | None) -> tuple[PromptEntry | None, str | None]:
+def _check_line(obj, where: str, videos_dir: Path | None,
+                missing_ok: bool = False) -> tuple[PromptEntry | None, str | None]:
     if not isinstance(obj, dict):
         return None, f"{where}: expected a JSON object, got {type(obj).__name__}"
     unknown = _unknown_key(obj, where)
@@ -84,7 +86,10 @@ def _check_line(obj, where: str, videos_dir: Path | None) -> tuple[PromptEntry |
             if rel is None:
                 return None, f"{where}: video {video!r} is outside the scored folder {videos_dir}"
             if not os.path.lexists(videos_dir / rel):
-                return None, f"{where}: video {video!r} does not exist in {videos_dir}"
+                missing = f"{where}: video {video!r} does not exist in {videos_dir}"
+                if not missing_ok:
+                    return None, missing
+                return PromptEntry(prompt=prompt, video=rel, line=0, missing=missing), None
             video = rel
     return PromptEntry(prompt=prompt, video=video, line=0), None
 
@@ -101,8 +106,11 @@ def normalise_video(video: str, videos_dir: str | Path) -> str | None:
     return Path(rel).as_posix()
 
 
-def parse_prompts(path: str | Path, videos_dir: str | Path | None = None) -> list[PromptEntry]:
-    """Read and validate; raises PromptsError listing every bad line as `file:line: what`."""
+def parse_prompts(path: str | Path, videos_dir: str | Path | None = None,
+                  missing_ok: bool = False) -> list[PromptEntry]:
+    """Read and validate; raises PromptsError listing every bad line as `file:line: what`.
+    missing_ok: a line naming a video that is not in `videos_dir` is kept, with `missing` saying
+    so (score-dir writes an error row for it and goes on, as for a corrupt video)."""
     path = Path(path)
     if not path.is_file():
         raise PromptsError([f"{path}: no such file"])
@@ -126,11 +134,11 @@ def parse_prompts(path: str | Path, videos_dir: str | Path | None = None) -> lis
         except RecursionError:
             problems.append(f"{where}: nested too deeply to be a prompt line")
             continue
-        entry, problem = _check_line(obj, where, root)
+        entry, problem = _check_line(obj, where, root, missing_ok)
         if problem:
             problems.append(problem)
         else:
-            entries.append(PromptEntry(entry.prompt, entry.video, lineno))
+            entries.append(PromptEntry(entry.prompt, entry.video, lineno, entry.missing))
     if problems:
         raise PromptsError(problems)
     if not entries:

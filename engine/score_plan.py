@@ -94,6 +94,7 @@ class Corpus:
     listing: Listing
     locate: Callable[[str], Path]
     key: Callable[[str], str]
+    missing: dict[str, str] = field(default_factory=dict)  # video -> "prompts.jsonl:N: ..."
 
     def shard(self, k: int, n: int) -> None:
         """Keep only the videos of shard k of n (by key: no file is opened)."""
@@ -104,9 +105,11 @@ class Corpus:
 def folder_corpus(videos_dir: str | Path, prompts_file: str | Path) -> Corpus:
     """VIDEOS_DIR + --prompts: a row's video is its path relative to the folder, also its key."""
     root = Path(videos_dir)
-    entries = parse_prompts(prompts_file, root)  # all prompt errors before any decoding
+    # every prompts error before any decoding; a line naming a missing video is an error row
+    entries = parse_prompts(prompts_file, root, missing_ok=True)
+    missing = {e.video: e.missing for e in reversed(entries) if e.missing}  # first line wins
     listing = list_folder(root)
-    return Corpus(plan_pairs(entries, listing.videos), listing, root.__truediv__, str)
+    return Corpus(plan_pairs(entries, listing.videos), listing, root.__truediv__, str, missing)
 
 
 def manifest_corpus(manifest: str | Path) -> Corpus:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -27,8 +27,9 @@ from cleverward.engine.cache_api import NullCache
 from cleverward.engine.config import ScoreConfig
 from cleverward.engine.decode.source import source_problem
 from cleverward.engine.encode_batch import embed_isolating
-from cleverward.engine.output import ReadResult, RowWriter, make_row, stream_output
+from cleverward.engine.output import ReadResult, RowWriter, make_row, provenance, stream_output
 from cleverward.engine.output_target import owning, resolve_output
+from cleverward.engine.progress import report_total
 from cleverward.engine.ranking import Ranking
 from cleverward.engine.run_record import (
     SUPERSEDED,
@@ -145,16 +146,17 @@ def score_directory(
     decode_cfg = model.decode_config(cfg.frames, cfg.decoder)
     model_name = model.identity  # resolved location @ head digest, not the string typed
     with owning(target):
-        resumed = _resume(cfg, target, plan, locate, model_name,
-                          model_identity(model, decode_cfg))
+        identity = model_identity(model, decode_cfg)
+        resumed = _resume(cfg, target, plan, locate, model_name, identity)
         summary = _start_summary(corpus.listing, resumed, cfg.top)
         mark = time.perf_counter()
         summary.timings["plan"] = mark - start
         text_table = _embed_prompts(model, sorted({p for ps in plan.values() for p in ps}), cache)
         summary.timings["text"] = time.perf_counter() - mark
+        report_total(progress, len(plan))
         _write_rows(cfg, target, resumed, model_name, stream, lambda writer: _score_plan(
             cfg, model, cache, locate, plan, text_table, decode_cfg, writer, summary, progress,
-            model_name))
+            model_name, corpus.missing), provenance(asdict(cfg), identity))
     for warning in getattr(cache, "warnings", ()):
         summary.warn(warning)
     summary.seconds = time.perf_counter() - start
@@ -191,16 +193,18 @@ def _start_summary(listing: Listing, resumed: Resumed, top: int) -> ScoreSummary
     return summary
 
 
-def _write_rows(cfg, target, resumed: Resumed, model_name: str, stream, score) -> None:
+def _write_rows(cfg, target, resumed: Resumed, model_name: str, stream, score,
+                about: dict | None = None) -> None:
     """Open the writer (after the rows already there), withdraw the stale scores, record the run
-    beside a file output, and let `score(writer)` run."""
+    beside a file output, and let `score(writer)` run. `about`: the provenance a Parquet file
+    keeps in its schema metadata."""
     if target.is_stdout:
         import sys
 
         with RowWriter(None, cfg.format, stream=stream or sys.stdout) as writer:
             score(writer)
         return
-    writer = RowWriter(target.path, cfg.format, append=cfg.resume)
+    writer = RowWriter(target.path, cfg.format, append=cfg.resume, provenance=about)
     try:
         with writer:
             for video, prompt in resumed.superseded:  # before the record says they are redone
@@ -216,12 +220,12 @@ def _write_rows(cfg, target, resumed: Resumed, model_name: str, stream, score) -
 
 
 def _score_plan(cfg, model, cache, locate, plan, text_table, decode_cfg, writer, summary,
-                progress, model_name) -> None:
+                progress, model_name, missing=None) -> None:
     mark = time.perf_counter()
     scorer = _Scorer(model, text_table, plan, writer, summary, model_name)
     pending_v, pending_e, to_decode = [], [], []
     for video in plan:
-        problem = source_problem(locate(video))
+        problem = (missing or {}).get(video) or source_problem(locate(video))
         if problem is not None:  # never hashed, never decoded: an error row at once
             scorer.fail(video, problem)
             if progress:

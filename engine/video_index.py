@@ -47,6 +47,7 @@ from cleverward.engine.embedding_cache import (
 )
 from cleverward.engine.encode_batch import encode_isolating
 from cleverward.engine.faiss_device import resident_index
+from cleverward.engine.progress import report_total
 from cleverward.engine.run_record import head_digest
 from cleverward.engine.scoring import list_videos
 
@@ -436,6 +437,7 @@ def build_video_index(
     model = model or RewardModel.from_pretrained(cfg.model, device=resolve_device(cfg.device))
     own = cache is None
     cache = open_cache(cfg, model) if own else cache
+    report_total(progress, len(videos))
     try:
         kept, vectors, got = _embed_projected(cfg, model, cache, videos, progress)  # (N, E)
     finally:

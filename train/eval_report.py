@@ -118,12 +118,23 @@ def _cell(r: dict | None) -> str:
 
 
 def _table(head: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in [head, *body]]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    """Rendered by rich (a rule under the header; the first two columns left, figures right),
+    as plain text with no trailing blanks."""
+    import io
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i, name in enumerate(head):
+        table.add_column(Text(name), justify="left" if i < 2 else "right", no_wrap=True)
+    for row in body:
+        table.add_row(*map(Text, row))
+    out = io.StringIO()
+    Console(file=out, width=10_000, no_color=True, color_system=None).print(table)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
 
 
 def _by_group(records: Sequence[dict]) -> dict[tuple[str, str], dict[tuple[str, str], dict]]:

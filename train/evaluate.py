@@ -117,7 +117,7 @@ def _missing_hint(cfg: EvalConfig, errors: dict[str, str]) -> str | None:
             f"{option} to the folder the pairs file's paths are relative to)")
 
 
-def _model_rewards(cfg: EvalConfig, rows: list[dict]) -> list[Rewards]:
+def _model_rewards(cfg: EvalConfig, rows: list[dict], progress=None) -> list[Rewards]:
     from cleverward.engine.device import resolve_device
     from cleverward.engine.embedding_cache import open_cache
     from cleverward.engine.model import RewardModel
@@ -129,7 +129,7 @@ def _model_rewards(cfg: EvalConfig, rows: list[dict]) -> list[Rewards]:
     try:
         data = embed_pair_rows(rows, model, cache, model.decode_config(frames, cfg.decoder),
                                cfg.videos_root, str(Path(cfg.pairs).resolve().parent),
-                               workers=cfg.workers)
+                               workers=cfg.workers, progress=progress)
     finally:
         cache.close()
     with torch.inference_mode():
@@ -205,13 +205,14 @@ def _no_pairs_error(cfg: EvalConfig, n: int, rewards: list[Rewards]) -> ValueErr
     return ValueError(f"{cfg.pairs}: none of the {n} pairs could be scored ({reasons})")
 
 
-def evaluate(cfg: EvalConfig) -> dict:
+def evaluate(cfg: EvalConfig, progress=None) -> dict:
     """{"config", "pairs_read", "models": [{model, evaluated, dropped}], "conventions":
     {name: {script, quirk}}, "records": [flat figure records]} (train/eval_report.py)."""
     rows = read_pairs(cfg.pairs)
     if not rows:
         raise ValueError(f"{cfg.pairs}: no pairs to evaluate")
-    rewards = (_model_rewards if cfg.model is not None else _file_rewards)(cfg, rows)
+    rewards = (_model_rewards(cfg, rows, progress) if cfg.model is not None
+               else _file_rewards(cfg, rows))
     if not any(r.rows for r in rewards):
         raise _no_pairs_error(cfg, len(rows), rewards)
     records: list[dict] = []

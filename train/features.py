@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from cleverward.engine.dimensions import score_index
+from cleverward.engine.progress import report_total
 from cleverward.engine.video_index import embed_videos
 
 
@@ -86,6 +87,7 @@ def embed_pair_rows(
     paths = row_paths(rows, videos_root, pairs_dir)
     unique = sorted({p for pair in paths for p in pair})
     mine = unique[rank::size]
+    report_total(progress, len(mine))
     embedded = embed_videos([(p, p) for p in mine], model, cache, decode_cfg,
                             workers=workers, batch_size=batch_size, progress=progress)
     dv = int(model.video_encoder.dim)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cleverward.engine.progress import report_total
 from cleverward.engine.video_index import embed_videos
 from cleverward.train.features import resolve_video
 from cleverward.train.mining import (
@@ -72,6 +73,7 @@ def mine_pairs(rows: list[dict], cfg: MineConfig, model, cache,
                pairs_dir: str | None = None, progress=None) -> tuple[list[dict], dict]:
     videos, prompts, datasets = _items(rows)
     paths = [resolve_video(v, cfg.videos_root, pairs_dir) for v in videos]
+    report_total(progress, len(videos))
     embedded = embed_videos(list(zip(videos, paths, strict=True)), model, cache,
                             model.decode_config(), workers=cfg.workers, progress=progress)
     ok = [i for i, v in enumerate(videos) if v in embedded.vectors]

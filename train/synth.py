@@ -16,7 +16,7 @@ Output in `out_dir` (paths in the files are relative to it):
     videos/p000_00_clean.mp4 ...   the clips
     labels.jsonl                   the generic scored layout, one record a video (all splits)
     labels_train.jsonl, labels_heldout.jsonl
-    prompts.jsonl                  the scoring layout {"video", "prompt"}
+    prompts.jsonl                  the scoring layout {"video", "prompt"}, relative to videos/
     synth.json                     config, counts, the held-out rule, score formulas, per-video
                                    generation parameters
 Everything is a function of the config: the same seed writes the same label bytes and frames.
@@ -271,8 +271,12 @@ def _write_outputs(out: Path, cfg: SynthConfig, rows: list[dict]) -> None:
                         ("labels_heldout", "heldout")):
         _write_lines(out / f"{name}.jsonl", [_record(r["video"], r["prompt"], r["scores"])
                                              for r in rows if split in (None, r["split"])])
+    # relative to videos/, so that `score-dir OUT/videos --prompts OUT/prompts.jsonl` scores it
+    # (the labels stay relative to OUT, for build-pairs --videos-root OUT; eval --scores matches
+    # the two by their path tails)
     _write_lines(out / "prompts.jsonl",
-                 [json.dumps({"video": r["video"], "prompt": r["prompt"]}) for r in rows])
+                 [json.dumps({"video": r["video"].removeprefix("videos/"), "prompt": r["prompt"]})
+                  for r in rows])
     (out / "synth.json").write_text(json.dumps(_manifest(cfg, rows), indent=1) + "\n")
 
 

@@ -26,6 +26,7 @@ from cleverward.engine.bulk.plan import Plan, make_plan, read_partition
 from cleverward.engine.bulk.sink import PartitionSink
 from cleverward.engine.bulk.stages import DecodeStage, EncodeStage, StageConfig
 from cleverward.engine.config import BACKENDS, DECODERS
+from cleverward.engine.progress import report_total
 
 EXECUTORS = ("ray", "local")
 
@@ -122,6 +123,7 @@ def run_bulk(cfg: BulkConfig, progress: Callable[[int], None] | None = None) -> 
     sink = PartitionSink(plan)
     sink.commit_empty()
     todo = plan.unfinished()
+    report_total(progress, sum(plan.pairs[k] for k in todo))
     stage_cfg = _stage_config(cfg, model, backend)
     size = (decode_cfg.height, decode_cfg.width)
     batches = (_run_ray(cfg, plan, todo, stage_cfg, size, summary) if cfg.executor == "ray"

@@ -1,4 +1,4 @@
-"""`cleverward bench --quick --json`: the whole suite on a tiny corpus; the JSON's shape, no timings
+"""`cleverward bench --quick --out`: the whole suite on a tiny corpus; the JSON's shape, no timings
 asserted (figures on a shared CI machine are not reproducible)."""
 
 from __future__ import annotations
@@ -26,11 +26,15 @@ def test_bench_quick_writes_every_figure(tmp_path, monkeypatch):
                                                "torch_clips": 1})
     # torch for text + head: an ONNX export into the test's empty cache would only add time
     monkeypatch.setattr(backends, "choose_backend", lambda choice, model: ("torch", "test"))
+    monkeypatch.setenv("CLEVERWARD_PROGRESS_EVERY", "0")  # a progress line at every step
     out = tmp_path / "results.json"
-    res = CliRunner().invoke(app, ["bench", "--quick", "--json", str(out), "--work-dir",
+    res = CliRunner().invoke(app, ["bench", "--quick", "--out", str(out), "--work-dir",
                                    str(tmp_path / "work"), "--corpus-dir",
                                    str(tmp_path / "corpus")])
     assert res.exit_code == 0, res.output
+    steps = [x for x in res.stderr.splitlines() if x.startswith("bench: ")]
+    assert steps[0].startswith("bench: 1/6 steps, ") and steps[0].endswith("corpus done")
+    assert steps[-1].startswith("bench: 6/6 steps, ") and all(" ETA " in x for x in steps)
     assert "e2e_vs_naive" in res.output and "naive reference" in res.output
     data = json.loads(out.read_text())
     assert set(suite.TARGETS) <= set(data["ratios"])

@@ -67,8 +67,10 @@ def test_search_uses_the_latest_index_and_prints_a_table(tmp_path, corpus):
     assert "kind: hnsw (requested)" in res.stdout and "recall@10" in res.stdout
     res = _run("search", PROMPT_1, "-k", 2, "--cache", cache)
     assert res.exit_code == 0, res.output
+    # a rich table now (README "CLI conventions"): a header, its rule, then one row a hit
     lines = res.stdout.strip().splitlines()
-    assert len(lines) == 2 and lines[0].lstrip().startswith("1.")
+    assert lines[0].split() == ["rank", "reward", "video", "note"] and len(lines) == 4
+    assert lines[2].lstrip().startswith("1.") and lines[3].lstrip().startswith("2.")
     assert "3 videos, hnsw index" in res.stderr
 
 

@@ -31,8 +31,8 @@ def corpus(tmp_path_factory):
 
 
 def _report(corpus, out, *extra):
-    return run_cli("report", corpus / "scores.jsonl", "--videos", corpus / "videos", "--out", out,
-                   "--bootstrap", "50", "--eval", corpus / "eval.json", *extra)
+    return run_cli("report", corpus / "scores.jsonl", "--videos-root", corpus / "videos",
+                   "--out", out, "--bootstrap", "50", "--eval", corpus / "eval.json", *extra)
 
 
 @pytest.mark.slow
@@ -100,3 +100,14 @@ def test_eval_json_output_is_read_as_its_records(tmp_path):
     path.write_text(json.dumps({"figures": EVAL}))
     with pytest.raises(EvalFileError, match="expected `cleverward eval --json` output"):
         read_eval(path)
+
+
+def test_report_shows_keyframe_progress_and_prints_its_summary_on_stdout(corpus, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("CLEVERWARD_PROGRESS_EVERY", "0")
+    res = _report(corpus, tmp_path / "r.html")
+    assert res.exit_code == 0, res.output
+    lines = [x for x in res.stderr.splitlines() if x.startswith("keyframes: ")]
+    total = lines[-1].split()[1].split("/")[1]
+    assert lines[-1].startswith(f"keyframes: {total}/{total} videos, ") and " ETA " in lines[-1]
+    assert f"-> {tmp_path / 'r.html'}" in res.stdout

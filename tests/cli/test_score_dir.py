@@ -89,11 +89,12 @@ def test_other_formats(tmp_path, corpus, suffix):
 def test_bad_prompts_fail_before_decoding(tmp_path, corpus):
     videos, _ = corpus
     prompts = tmp_path / "bad.jsonl"
-    prompts.write_text('{"prompt": "ok"}\n{"prompt": "x", "video": "ghost.mp4"}\n')
+    # (a line naming a missing video is not one: it gets an error row, test_cli_habits.py)
+    prompts.write_text('{"prompt": "ok"}\n{"prompt": "x", "vidoe": "ghost.mp4"}\n')
     out = tmp_path / "s.jsonl"
     res = _run("score-dir", videos, "--prompts", prompts, "--out", out)
     assert res.exit_code == 2
-    assert f"{prompts}:2" in res.stderr and "ghost.mp4" in res.stderr
+    assert f"{prompts}:2" in res.stderr and "'vidoe'" in res.stderr
     assert not out.exists()
 
 

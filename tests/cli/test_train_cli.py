@@ -21,7 +21,7 @@ def _ok(args):
 @pytest.mark.slow
 def test_the_training_workflow_end_to_end(tmp_path):
     root, cache = tmp_path / "synth", tmp_path / "cache"
-    _ok(["synth", str(root), "--prompts", "6", "--videos-per-prompt", "4", "--frames", "8",
+    _ok(["synth", str(root), "--count", "6", "--videos-per-prompt", "4", "--frames", "8",
          "--height", "64", "--width", "64"])
     summary = tmp_path / "pairs_summary.json"
     _ok(["build-pairs", "--dataset", f"jsonl:{root}/labels_train.jsonl", "--videos-root",
@@ -51,7 +51,7 @@ def test_the_training_workflow_end_to_end(tmp_path):
                        ("all", "all", "cleverward")]
         acc[model] = headline["value"]
     assert acc[str(run)] > acc["default"], acc
-    _ok(["score-dir", str(root), "--prompts", str(root / "prompts.jsonl"),
+    _ok(["score-dir", str(root / "videos"), "--prompts", str(root / "prompts.jsonl"),
          "--model", str(run), "--out", str(tmp_path / "scores.jsonl"), "--cache", str(cache),
          "-q"])
     rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]

@@ -77,12 +77,12 @@ def test_local_executor_equals_score_dir(tmp_path):
     res = run_cli("bulk", manifest, "--out", out, "--executor", "local", "--partitions", "4",
                   "--no-cache", "--json")
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output)
+    summary = json.loads(res.stdout)  # progress lines go to stderr (res.output mixes both)
     assert (summary["partitions"], summary["rows"], summary["failed"]) == (4, 16, 1)
     assert len(list(out.glob("part-*.parquet"))) == 4 and not (out / "_staging").exists()
     _check_against(_rows(out), _score_dir(videos, tmp_path), clips=5)
     again = json.loads(run_cli("bulk", manifest, "--out", out, "--executor", "local",
-                               "--no-cache", "--json").output)
+                               "--no-cache", "--json").stdout)
     assert (again["finished_before"], again["rows"]) == (4, 0)  # nothing is redone
 
 

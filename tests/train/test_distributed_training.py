@@ -28,7 +28,7 @@ B = 8
 def task(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
     synth = root / "synth"
-    res = run_cli("synth", synth, "--prompts", "4", "--videos-per-prompt", "4", "--frames", "6",
+    res = run_cli("synth", synth, "--count", "4", "--videos-per-prompt", "4", "--frames", "6",
                   "--height", "48", "--width", "48")
     assert res.exit_code == 0, res.output
     pairs = root / "pairs.jsonl"

@@ -76,8 +76,10 @@ def test_records_are_the_generic_and_scoring_layouts(synth):
         assert set(rec["scores"]) == {"textual_alignment", "motion_continuity",
                                       "visual_aesthetics", "overall"}
         assert all(0.0 <= v <= 1.0 for v in rec["scores"].values())
-    entries = parse_prompts(synth / "prompts.jsonl", videos_dir=synth)
-    assert [(e.video, e.prompt) for e in entries] == [(r["video"], r["prompt"]) for r in records]
+    # prompts.jsonl is relative to videos/: `score-dir synth/videos --prompts synth/prompts.jsonl`
+    entries = parse_prompts(synth / "prompts.jsonl", videos_dir=synth / "videos")
+    assert [(f"videos/{e.video}", e.prompt) for e in entries] == [
+        (r["video"], r["prompt"]) for r in records]
 
 
 def test_label_scores_worked_example():

@@ -93,7 +93,7 @@ def test_unfrozen_run_fine_tunes_the_towers_and_saves_a_loadable_checkpoint(task
     from cleverward.engine.scoring import score_directory
 
     scores = tmp_path / "scores.jsonl"
-    score_directory(ScoreConfig(videos_dir=str(task / "synth"),
+    score_directory(ScoreConfig(videos_dir=str(task / "synth" / "videos"),
                                 prompts_file=str(task / "synth" / "prompts.jsonl"),
                                 out=str(scores), model=str(out), frames=FRAMES, backend="torch",
                                 use_cache=False,

@@ -30,7 +30,12 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     fmt = fmt.strip().lower()
     fmt = ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
-        raise ValueError(f"dataset {spec!r}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+        import difflib
+
+        near = difflib.get_close_matches(fmt, list(FORMATS), n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ValueError(f"dataset {spec!r}: unknown format {fmt!r}; known: {', '.join(FORMATS)}"
+                         + hint)
     return fmt, Path(path.strip())
 
 

@@ -198,11 +198,13 @@ def _write_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def build_report(cfg: ReportConfig) -> ReportSummary:
+def build_report(cfg: ReportConfig, progress=None) -> ReportSummary:
+    """progress: one call per keyframe strip made (engine/progress.py)."""
     loaded, table, result = analyse(cfg.compare)
     mine = [c for c in loaded.clips if c.model == result["model"]]
     thumbs = {} if cfg.videos is None else strips(
-        cfg.videos, list(dict.fromkeys(c.video for c in mine)), cfg.thumbs, cfg.workers)
+        cfg.videos, list(dict.fromkeys(c.video for c in mine)), cfg.thumbs, cfg.workers,
+        progress)
     records = read_eval(cfg.eval_file) if cfg.eval_file else []
     head = (f"<h1>{escape(cfg.title)}</h1><p>Model <b>{escape(result['model'])}</b>: "
             f"{len(result['generators'])} generators ({escape(', '.join(result['generators']))}),"

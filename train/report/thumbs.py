@@ -66,12 +66,21 @@ def keyframe_strip(path: str | Path, cfg: ThumbConfig) -> Strip:
 
 
 def strips(videos_dir: str | Path, videos: list[str], cfg: ThumbConfig,
-           workers: int = 2) -> dict[str, Strip]:
+           workers: int = 2, progress=None) -> dict[str, Strip]:
     """video (relative to videos_dir) -> its strip, decoded on a few threads (PyAV releases
-    the GIL while decoding)."""
+    the GIL while decoding). progress(1) per strip made (engine/progress.py)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from cleverward.engine.progress import report_total
+
     root = Path(videos_dir)
+    report_total(progress, len(videos))
+
+    def one(video: str) -> Strip:
+        strip = keyframe_strip(root / video, cfg)
+        if progress:
+            progress(1)
+        return strip
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        done = pool.map(lambda v: keyframe_strip(root / v, cfg), videos)
-        return dict(zip(videos, done, strict=True))
+        return dict(zip(videos, pool.map(one, videos), strict=True))
