@@ -161,7 +161,9 @@ def test_org_name_loads_a_checkpoint_and_an_encoder_from_the_local_hub_cache(
         assert "someone/absent" in msg and str(cache) in msg and "HF_HOME" in msg
         assert "Nothing is downloaded" in msg
     (tmp_path / "p.jsonl").write_text(json.dumps({"prompt": "a red cat"}) + "\n")
-    res = run_cli("score-dir", tmp_path, "--prompts", tmp_path / "p.jsonl", "--model",
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "a.mp4").write_bytes(b"not decoded: the model fails first")
+    res = run_cli("score-dir", tmp_path / "v", "--prompts", tmp_path / "p.jsonl", "--model",
                   "someone/absent", "--out", tmp_path / "s.jsonl")
     assert res.exit_code == 2 and str(cache) in res.output and "HF_HOME" in res.output
 
