@@ -177,9 +177,11 @@ class FramesScorer:
         for i, clip in enumerate(clips):
             groups.setdefault(tuple(clip.shape), []).append(i)
         out: list = [None] * len(clips)
-        for rows in groups.values():
-            batch = _stack([clips[i] for i in rows], device)  # (b, N, H, W, 3) uint8
-            vectors = self.embed_batch(batch)  # (b, Dv)
+        # Every group's copy is queued first (on CUDA on the feed's side stream), so the copy
+        # of group g+1 runs while group g encodes; on CPU staging is the identity.
+        staged = [(rows, _stage([clips[i] for i in rows], device)) for rows in groups.values()]
+        for rows, batch in staged:
+            vectors = self.embed_batch(batch.ready())  # (b, Dv)
             for i, vec in zip(rows, vectors, strict=True):
                 out[i] = vec
         return torch.stack(out)  # (B, Dv)
@@ -234,6 +236,17 @@ def _stack(clips: list, device: torch.device) -> torch.Tensor:
     if all(isinstance(c, np.ndarray) for c in clips):
         return to_device(np.stack(clips), device)
     return torch.stack([to_device(c, device) for c in clips])
+
+
+def _stage(clips: list, device: torch.device):
+    """Clips of one shape -> a Staged (b, N, H, W, 3) batch on its way to `device`: host arrays
+    stacked on the host and copied once, on CUDA through pinned memory on the side stream of
+    engine/device_feed; tensors already on a GPU (DALI) stacked there."""
+    from cleverward.engine.device_feed import Staged, device_feed
+
+    if all(isinstance(c, np.ndarray) for c in clips):
+        return device_feed(device).stage(np.stack(clips))
+    return Staged(_stack(clips, device))
 
 
 def named_scores(scores: torch.Tensor) -> dict[str, torch.Tensor]:

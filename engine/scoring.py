@@ -260,14 +260,25 @@ def _encode_and_score(cfg, model, cache, locate, videos, decode_cfg, scorer, pro
     batch: list = []
     timings = scorer.summary.timings
     counts = DecodeCounts()
+    # On a GPU a batch is finished (vectors to the host, scored) only after the next one is
+    # queued: its host->device copy (engine/device_feed's side stream) then overlaps this
+    # batch's encoding. On CPU every batch is finished at once, as before.
+    pending: list = []
+    ahead = 1 if model.device.type == "cuda" else 0
 
     def flush() -> None:
         mark = time.perf_counter()
         results = embed_isolating(model, [d.frames for d in batch])  # rows on the device
-        encoded = time.perf_counter()
-        timings["encode"] += encoded - mark
-        good = [(d, vec) for d, (vec, _) in zip(batch, results, strict=True) if vec is not None]
-        for d, (vec, error) in zip(batch, results, strict=True):
+        timings["encode"] += time.perf_counter() - mark
+        pending.append((list(batch), results))
+        batch.clear()
+        while len(pending) > ahead:
+            finish(*pending.pop(0))
+
+    def finish(done: list, results: list) -> None:
+        mark = time.perf_counter()
+        good = [(d, vec) for d, (vec, _) in zip(done, results, strict=True) if vec is not None]
+        for d, (vec, error) in zip(done, results, strict=True):
             if vec is None:
                 scorer.fail(d.key, error)
         if good:
@@ -277,13 +288,14 @@ def _encode_and_score(cfg, model, cache, locate, videos, decode_cfg, scorer, pro
                 cache.put_video(d.path, row)
             scorer.score_batch([d.key for d, _ in good], vectors)
         if progress:
-            progress(len(batch))
-        batch.clear()
-        timings["score"] += time.perf_counter() - encoded
+            progress(len(done))
+        timings["score"] += time.perf_counter() - mark
 
     def flush_ready() -> None:  # the next clip is still decoding: encode what is here meanwhile
         if batch:
             flush()
+        while pending:
+            finish(*pending.pop(0))
 
     items = ((v, str(locate(v))) for v in videos)
     stream = open_stream(items, decode_cfg, cfg.workers, model.device, counts,
@@ -306,6 +318,5 @@ def _encode_and_score(cfg, model, cache, locate, videos, decode_cfg, scorer, pro
         batch.append(d)
         if len(batch) >= cfg.batch_size:
             flush()
-    if batch:
-        flush()
+    flush_ready()
     scorer.summary.pyav_retries += counts.pyav_retries
