@@ -24,6 +24,7 @@ from torch import nn
 from cleverward.engine.dimensions import SCORE_NAMES
 from cleverward.engine.frames_encode import (
     DEFAULT_TEMPERATURE,
+    check_precision,
     device_video_module,
     frozen_call,
     runs_ort_frames,
@@ -113,6 +114,11 @@ class FramesScorer:
             return self._heads[key]
 
     def video_module(self, device: torch.device, ort: bool = False) -> nn.Module | None:
+        """The video encoder's module on `device`. A half-precision frame network (the
+        encoder spec's precision=fp16 / bf16) on a device that is not CUDA is refused here,
+        so RewardModel.to says so before any clip is decoded."""
+        encoder = self.model.video_encoder
+        check_precision(getattr(encoder, "precision", "fp32"), device, self.model.cfg.video_encoder)
         key = f"{device}{':ort' if ort else ''}"
         with self._lock:
             if key not in self._video:

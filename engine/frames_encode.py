@@ -96,6 +96,28 @@ def _full_fp32_convolutions(device: torch.device):
                        deterministic=cudnn.deterministic, allow_tf32=False)
 
 
+HALF_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def check_precision(precision: str, device: torch.device, spec: str = "") -> None:
+    """fp16 / bf16 run on CUDA only: elsewhere a ValueError that says what to change."""
+    if precision in HALF_DTYPES and device.type != "cuda":
+        named = f"video encoder {spec}: " if spec else ""
+        raise ValueError(f"{named}precision={precision} runs the frame network on a CUDA "
+                         f"device only, and this run's device is {device}; give --device cuda, "
+                         "or drop precision= from the encoder spec (fp32)")
+
+
+def _half_precision(precision: str, device: torch.device):
+    """autocast to fp16 / bf16 on CUDA for precision fp16 / bf16; a no-op for fp32."""
+    import contextlib
+
+    if precision not in HALF_DTYPES:
+        return contextlib.nullcontext()
+    check_precision(precision, device)
+    return torch.autocast(device_type="cuda", dtype=HALF_DTYPES[precision])
+
+
 class ConSEFrames(nn.Module):
     """ConSE video embedding from prepared frames: (B, N, 224, 224, 3) 0..255 -> (B, 1668).
 
@@ -103,9 +125,10 @@ class ConSEFrames(nn.Module):
     host (`ort_threads`); everything after the frame network is torch on the frames' device."""
 
     def __init__(self, net: nn.Module | None, class_emb: torch.Tensor, top_k: int,
-                 ort_threads: int = 0) -> None:
+                 ort_threads: int = 0, precision: str = "fp32") -> None:
         super().__init__()
         self.net, self.top_k, self.ort_threads = net, top_k, ort_threads
+        self.precision = precision  # fp16 / bf16: the frame network in half precision on CUDA
         self.register_buffer("class_emb", class_emb, persistent=False)
         self.register_buffer("mean", torch.from_numpy(IMAGENET_MEAN.copy()), persistent=False)
         self.register_buffer("std", torch.from_numpy(IMAGENET_STD.copy()), persistent=False)
@@ -124,11 +147,13 @@ class ConSEFrames(nn.Module):
         # Eager CPU: small channels-last chunks (what conse.frame_features found fastest). On a
         # GPU a chunk must fill the device: 4 frames a call would be launch-bound.
         step = TORCH_CHUNK if x.device.type == "cpu" else DEVICE_CHUNK
-        with _full_fp32_convolutions(x.device):
+        with _full_fp32_convolutions(x.device), _half_precision(self.precision, x.device):
             for i in range(0, len(x), step):
                 chunk = x[i : i + step].contiguous(memory_format=torch.channels_last)
                 outs.append(frozen_call(self.net, chunk))
-        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+        # Half-precision outputs back to fp32 before ConSE's softmax, top-k and pooling.
+        return (torch.cat([o[0] for o in outs]).float(),  # (F, 1000)
+                torch.cat([o[1] for o in outs]).float())  # (F, 1280)
 
     def _ort_frame_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The frame network on ONNX Runtime (host, no gradient): the exact score-dir numbers."""
@@ -205,7 +230,8 @@ def device_video_module(encoder, ort: bool = False) -> nn.Module | None:
     if isinstance(encoder, ConSEVideoEncoder):
         emb = torch.from_numpy(encoder.class_embeddings.copy())  # (1000, 384)
         net = None if ort else encoder._torch_net
-        return ConSEFrames(net, emb, encoder.top_k, ort_threads=encoder.threads).eval()
+        return ConSEFrames(net, emb, encoder.top_k, ort_threads=encoder.threads,
+                           precision=getattr(encoder, "precision", "fp32")).eval()
     tower = getattr(encoder, "tower", None)
     if isinstance(tower, nn.Module) and hasattr(tower, "frame_features"):
         return TowerFrames(tower).eval()
@@ -217,4 +243,5 @@ def runs_ort_frames(encoder, device: torch.device) -> bool:
     default encoder built with runtime='ort' (its spec's default; the onnx backend's), on CPU.
     The onnxruntime build here has only the CPU provider, so on a GPU the torch twin runs
     there instead of sending frames back to the host."""
-    return device.type == "cpu" and getattr(encoder, "runtime", "") == "ort"
+    return (device.type == "cpu" and getattr(encoder, "runtime", "") == "ort"
+            and getattr(encoder, "precision", "fp32") == "fp32")

@@ -40,6 +40,7 @@ def describe() -> dict:
         "faiss": faiss_device.describe(),
         "cache": {"location": str(default_cache_dir())},
         "head": head_path(weight),
+        "frame encoder": frame_encoder_precision(weight.device),
         # Machine-readable: the same verdicts as booleans (issue 13).
         "available": {
             "cuda": cuda_available(), "profile": profile,
@@ -50,3 +51,12 @@ def describe() -> dict:
             **{f"decoder_{k}": ok for k, (ok, _) in decoders.items()},
         },
     }
+
+
+def frame_encoder_precision(device) -> str:
+    """What the default frame network (MobileNetV2) can run in on the run's device."""
+    if device.type == "cuda":
+        return (f"MobileNetV2 on {device}: fp32 (the default), or fp16 / bf16 with channels_last "
+                "when the encoder spec says precision=fp16 or precision=bf16")
+    return (f"MobileNetV2 on {device}: fp32; precision=fp16 / bf16 in the encoder spec is "
+            "refused here (CUDA only)")

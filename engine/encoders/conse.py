@@ -63,20 +63,30 @@ def temporal_stats(frames: np.ndarray, pooled: np.ndarray) -> np.ndarray:
     return np.array([motion, flicker, jerk, drift], np.float32)
 
 
+PRECISIONS = ("fp32", "fp16", "bf16")  # the spec's ?precision=; fp16 / bf16 on CUDA only
+
+
 class ConSEVideoEncoder(VideoEncoder):
     name = "conse-mobilenetv2"
     dim = SEMANTIC_DIM + POOLED_DIM + TEMPORAL_DIM
     aligned_dim = SEMANTIC_DIM
     frame_size = (224, 224)
 
-    def __init__(self, top_k: int = 10, threads: int = 0, runtime: str = "ort") -> None:
+    def __init__(self, top_k: int = 10, threads: int = 0, runtime: str = "ort",
+                 precision: str = "fp32") -> None:
         if not 1 <= top_k <= 1000:
             raise ValueError(f"top_k: must be in 1..1000, got {top_k}")
         if runtime not in ("ort", "torch"):
             raise ValueError(f"runtime: must be 'ort' or 'torch', got {runtime!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: must be one of {', '.join(PRECISIONS)}, "
+                             f"got {precision!r}")
         self.top_k = top_k
         self.threads = threads
         self.runtime = runtime
+        # fp16 / bf16: the frame network on a CUDA device in half precision, channels_last
+        # (engine/frames_encode.ConSEFrames); refused on CPU (engine/frames_api.video_module).
+        self.precision = precision
 
     @cached_property
     def _torch_net(self):
@@ -87,6 +97,9 @@ class ConSEVideoEncoder(VideoEncoder):
     def frame_features(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 (F, 224, 224, 3) -> (logits (F, 1000), pooled (F, 1280)) on the chosen runtime.
         The torch twin matches ONNX Runtime to ~1e-5, so both share cache entries."""
+        if self.precision != "fp32":
+            raise ValueError(f"precision={self.precision}: the frame network runs in "
+                             f"{self.precision} on a CUDA device only; this is the host path")
         if self.runtime == "ort":
             return run_mobilenet(frames, threads=self.threads)
         import torch
@@ -131,6 +144,8 @@ class ConSEVideoEncoder(VideoEncoder):
     @cached_property
     def _fingerprint(self) -> str:
         extra = f"conse;top_k={self.top_k};recipe={RECIPE};dims=384+1280+4"
+        if self.precision != "fp32":  # half-precision vectors differ: their own cache entries
+            extra += f";precision={self.precision}"
         return hash_files([mobilenet_onnx_path(), ASSET], extra=extra)
 
     def fingerprint(self) -> str:
@@ -139,8 +154,9 @@ class ConSEVideoEncoder(VideoEncoder):
 
 @register_video_encoder("conse-mobilenetv2")
 def build_conse(
-    location: str | None = None, top_k: str = "10", runtime: str = "ort"
+    location: str | None = None, top_k: str = "10", runtime: str = "ort",
+    precision: str = "fp32",
 ) -> ConSEVideoEncoder:
     if location:
         raise ValueError("conse-mobilenetv2 takes no location (its weights ship in a package)")
-    return ConSEVideoEncoder(top_k=int(top_k), runtime=runtime)
+    return ConSEVideoEncoder(top_k=int(top_k), runtime=runtime, precision=precision)

@@ -1,0 +1,86 @@
+"""The default frame network in half precision (`conse-mobilenetv2?precision=fp16|bf16`): its
+own cache key, refused on CPU before any clip is decoded (a clear message, said in `info`
+too), and on CUDA within cosine 0.999 of fp32."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from cleverward.engine.encoders.catalog import build_video_encoder
+from tests.cli.run import run_cli
+
+SPEC = "conse-mobilenetv2"
+
+
+def test_the_fingerprint_names_the_precision_and_fp32_keeps_todays():
+    prints = {p: build_video_encoder(f"{SPEC}?precision={p}").fingerprint()
+              for p in ("fp32", "fp16", "bf16")}
+    assert prints["fp32"] == build_video_encoder(SPEC).fingerprint()  # old cache entries hold
+    assert len(set(prints.values())) == 3
+
+
+def test_an_unknown_precision_lists_the_choices():
+    with pytest.raises(ValueError, match=r"precision: must be one of fp32, fp16, bf16, "
+                                         r"got 'fp8'"):
+        build_video_encoder(f"{SPEC}?precision=fp8")
+
+
+def _half_checkpoint(root, precision="fp16"):
+    from cleverward.engine.checkpoint import save_checkpoint
+    from cleverward.engine.model import RewardModel
+
+    model = RewardModel.from_pretrained("default")
+    cfg = dataclasses.replace(model.cfg, video_encoder=f"{SPEC}?precision={precision}")
+    return save_checkpoint(root / "half", cfg, model.head.state_dict())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_half_precision_on_cpu_is_refused_before_any_clip_is_decoded(tmp_path, clips_dir):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(clips_dir / "h264_short.mp4", videos / "a.mp4")
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"prompt": "a red ball"}) + "\n")
+    out = tmp_path / "o.jsonl"
+    res = run_cli("score-dir", videos, "--prompts", prompts, "--out", out,
+                  "--model", _half_checkpoint(tmp_path), "--device", "cpu")
+    assert res.exit_code != 0, res.output
+    assert (f"video encoder {SPEC}?precision=fp16: precision=fp16 runs the frame network on "
+            "a CUDA device only, and this run's device is cpu; give --device cuda") in res.output
+    assert "Traceback" not in res.output and not out.exists()
+    from cleverward.engine.machine_report import describe
+
+    assert "refused here (CUDA only)" in describe()["frame encoder"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_on_cuda_half_precision_vectors_are_within_cosine_0999_of_fp32(tmp_path, clips_dir,
+                                                                       precision):
+    from cleverward.engine.decode import decode_clip
+    from cleverward.engine.model import RewardModel
+
+    device = torch.device("cuda", torch.cuda.current_device())
+    full = RewardModel.from_pretrained("default", device=device)
+    half = RewardModel.from_pretrained(_half_checkpoint(tmp_path, precision), device=device)
+    assert half.fingerprint() != full.fingerprint()
+    clip = decode_clip(str(clips_dir / "h264_long.mp4"), full.decode_config())
+    calls = []
+    net = half.frames_scorer.video_module(device).net
+    net.register_forward_hook(lambda m, i, o: calls.append((o[0].dtype, i[0].is_contiguous(
+        memory_format=torch.channels_last))))
+    a = full.embed_clips([clip])
+    b = half.embed_clips([clip])
+    assert a.device == b.device == device and b.dtype == torch.float32
+    assert calls and all(dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+                         and last for dtype, last in calls)
+    cos = torch.nn.functional.cosine_similarity(a, b).item()
+    assert cos >= 0.999, cos
+    assert not np.array_equal(a.cpu().numpy(), b.cpu().numpy())
