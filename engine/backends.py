@@ -97,8 +97,13 @@ def _auto_cpu(status: dict, model=None) -> tuple[str, str]:
     def ratio(key: str) -> float:
         return timings["torch"][key] / timings["onnx"][key]  # > 1: ORT faster
 
+    bound = ""
+    if best == "onnx":
+        from cleverward.engine.ort_providers import probe_bound
+
+        bound = f", ORT binds {probe_bound('cpu')}"
     return best, (
-        f"auto: {best} on CPU - 64 prompts + a 1024x64 head take {1e3 * cost[best]:.0f} ms "
+        f"auto: {best} on CPU{bound} - 64 prompts + a 1024x64 head take {1e3 * cost[best]:.0f} ms "
         f"against {1e3 * cost[other]:.0f} ms on {other} (ORT vs torch: text encoder "
         f"{ratio('text64_s'):.2f}x, head {ratio('head_s'):.2f}x; {source})"
     )
@@ -148,4 +153,9 @@ def choose_backend(requested: str, model=None, device=None) -> tuple[str, str]:
     if problem:
         raise BackendUnavailable(f"--backend {requested} cannot run this model: {problem}; "
                                  f"use --backend torch")
+    if requested == "onnx":  # what ORT binds on the run's device, not what this build lists
+        from cleverward.engine.ort_providers import probe_bound
+
+        where = device if device is not None else getattr(model, "device", default_device())
+        why = f"ONNX Runtime on {where} binds {probe_bound(str(where))}"
     return requested, why

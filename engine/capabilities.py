@@ -14,7 +14,11 @@ def backend_status() -> dict[str, tuple[bool, str]]:
     if has_module("onnxruntime"):
         import onnxruntime as ort
 
-        out["onnx"] = (True, "ONNX Runtime providers: " + ", ".join(ort.get_available_providers()))
+        from cleverward.engine.ort_providers import probe_bound
+
+        device = default_device()
+        out["onnx"] = (True, f"ONNX Runtime on {device} binds {probe_bound(str(device))} "
+                             f"(this build has: {', '.join(ort.get_available_providers())})")
     else:
         out["onnx"] = (False, "onnxruntime is not installed")
     from cleverward.engine.export.tensorrt_build import tensorrt_status

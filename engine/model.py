@@ -85,12 +85,14 @@ class RewardModel:
                                       f"{side}_encoder {spec!r}: {exc}") from None
         return widths[0], widths[1]
 
-    def with_backend(self, backend: str) -> RewardModel:
+    def with_backend(self, backend: str, device=None) -> RewardModel:
         """This model with encode_texts / score on `backend`: "torch" (itself), "onnx" (ONNX
-        Runtime) or "tensorrt". Exports are built on first use and cached (engine/runtime.py)."""
+        Runtime) or "tensorrt". Exports are built on first use and cached (engine/runtime.py).
+        device: the run's, where ORT sessions ask for execution providers (default: the
+        model's)."""
         if backend == self.backend:
             return self
-        return compile_model(self, backend)
+        return compile_model(self, backend, device=device)
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         save_checkpoint(folder, self.cfg, self.head.state_dict())
@@ -220,8 +222,8 @@ class CompiledRewardModel(RewardModel):
                                                                   self.device))
         return self
 
-    def with_backend(self, backend: str) -> RewardModel:
-        return self.base.with_backend(backend)
+    def with_backend(self, backend: str, device=None) -> RewardModel:
+        return self.base.with_backend(backend, device=device)
 
 
 def load_for_run(name_or_path: str | os.PathLike, backend: str = "auto",
@@ -235,7 +237,7 @@ def load_for_run(name_or_path: str | os.PathLike, backend: str = "auto",
     where = resolve_device(device)
     model = RewardModel.from_pretrained(name_or_path)
     chosen, _ = choose_backend(backend, model, where)
-    return model.with_backend(chosen).to(where)
+    return model.with_backend(chosen, device=where).to(where)
 
 
 def _host(x) -> np.ndarray:
@@ -245,12 +247,12 @@ def _host(x) -> np.ndarray:
     return np.ascontiguousarray(x, np.float32)
 
 
-def compile_model(model: RewardModel, backend: str, cache_root: str | os.PathLike | None = None
-                  ) -> RewardModel:
+def compile_model(model: RewardModel, backend: str, cache_root: str | os.PathLike | None = None,
+                  device=None) -> RewardModel:
     """`model` with encode_texts / score on `backend` ("torch" returns it unchanged); the
     exports and engines are built by engine/runtime.py."""
     if backend == "torch":
         return model
     from cleverward.engine.runtime import compile_parts
 
-    return CompiledRewardModel(model, compile_parts(model, backend, cache_root))
+    return CompiledRewardModel(model, compile_parts(model, backend, cache_root, device))

@@ -40,28 +40,12 @@ def onnx_cache_root() -> Path:
     return default_cache_dir() / "onnx"
 
 
-def ort_providers() -> list:
-    """TensorRT EP, then CUDA EP, where this onnxruntime build lists them; CPU always last."""
+def ort_session(path: str | Path, threads: int = 0, device="cpu"):
+    """An ORT session on the run's device: on cuda:N the TensorRT / CUDA execution providers
+    with device_id N where this build has them (engine/ort_providers), else the CPU one."""
     import onnxruntime as ort
 
-    from cleverward.engine.environment import default_cache_dir
-
-    available = ort.get_available_providers()
-    providers: list = []
-    if "TensorrtExecutionProvider" in available:
-        trt_cache = default_cache_dir() / "ort-tensorrt"
-        providers.append(("TensorrtExecutionProvider", {
-            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(trt_cache),
-            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(trt_cache),
-        }))
-    if "CUDAExecutionProvider" in available:
-        providers.append("CUDAExecutionProvider")
-    providers.append("CPUExecutionProvider")
-    return providers
-
-
-def ort_session(path: str | Path, threads: int = 0):
-    import onnxruntime as ort
+    from cleverward.engine.ort_providers import session_providers
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads  # 0: one per core
@@ -71,7 +55,7 @@ def ort_session(path: str | Path, threads: int = 0):
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=ort_providers())
+    return ort.InferenceSession(str(path), opts, providers=session_providers(device))
 
 
 # --- exports, built once per checkpoint ----------------------------------------------------
@@ -179,8 +163,8 @@ class CompiledTextEncoder(TextEncoder):
         return self.source.fingerprint()
 
 
-def _ort_text(source: TextEncoder, folder: Path, comp) -> CompiledTextEncoder:
-    session = ort_session(folder / comp.file)
+def _ort_text(source: TextEncoder, folder: Path, comp, device="cpu") -> CompiledTextEncoder:
+    session = ort_session(folder / comp.file, device=device)
     tokenizer = TextTokenizer(folder / comp.extra["tokenizer"], int(comp.extra["max_length"]),
                               comp.extra.get("padding", "longest"), comp.extra.get("pad_id"))
 
@@ -188,15 +172,17 @@ def _ort_text(source: TextEncoder, folder: Path, comp) -> CompiledTextEncoder:
         (emb,) = session.run(["text_embedding"], {"input_ids": ids, "attention_mask": mask})
         return emb
 
-    return CompiledTextEncoder(source, tokenizer, run, "onnx")
+    text = CompiledTextEncoder(source, tokenizer, run, "onnx")
+    text.session = session  # what ORT bound: engine/ort_providers.bound_text(text.session)
+    return text
 
 
 # --- reward head ---------------------------------------------------------------------------
 
 
 class OrtHead:
-    def __init__(self, path: str | Path) -> None:
-        self.session = ort_session(path)
+    def __init__(self, path: str | Path, device="cpu") -> None:
+        self.session = ort_session(path, device=device)
 
     def __call__(self, video: np.ndarray, text: np.ndarray) -> np.ndarray:
         """video (B, Dv), text (P, Dt) -> float32 (B, P, K)."""
@@ -253,7 +239,8 @@ def _ort_video_encoder(encoder):
     from cleverward.engine.encoders.conse import ConSEVideoEncoder
 
     if isinstance(encoder, ConSEVideoEncoder) and encoder.runtime != "ort":
-        return ConSEVideoEncoder(top_k=encoder.top_k, threads=encoder.threads, runtime="ort")
+        return ConSEVideoEncoder(top_k=encoder.top_k, threads=encoder.threads, runtime="ort",
+                                 precision=encoder.precision)
     return encoder
 
 
@@ -269,9 +256,11 @@ class CompiledParts:
     export_dir: Path
 
 
-def compile_parts(model, backend: str, cache_root: str | Path | None = None) -> CompiledParts:
+def compile_parts(model, backend: str, cache_root: str | Path | None = None,
+                  device=None) -> CompiledParts:
     """The parts of `model` (a RewardModel) on `backend` ("onnx" or "tensorrt"), exported and
-    built on first use."""
+    built on first use. device: the run's (default: the model's); ORT sessions ask for its
+    GPU's execution providers on cuda:N."""
     if backend == "tensorrt":
         from cleverward.engine.export.tensorrt_build import require_tensorrt
 
@@ -282,8 +271,10 @@ def compile_parts(model, backend: str, cache_root: str | Path | None = None) -> 
     text_comp = manifest.components["text_encoder"]
     video = _ort_video_encoder(model.video_encoder)
     if backend == "onnx":
-        text = _ort_text(model.text_encoder, folder, text_comp)
-        return CompiledParts("onnx", text, OrtHead(manifest.path(folder, "head")), video, folder)
+        where = model.device if device is None else device
+        text = _ort_text(model.text_encoder, folder, text_comp, where)
+        return CompiledParts("onnx", text, OrtHead(manifest.path(folder, "head"), where), video,
+                             folder)
     from cleverward.engine.environment import default_cache_dir
     from cleverward.engine.export.tensorrt_build import TrtRunner, build_engines
 

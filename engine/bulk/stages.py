@@ -161,11 +161,13 @@ class EncodeStage:
     CPU actor where there is none)."""
 
     def __init__(self, cfg: StageConfig) -> None:
+        from cleverward.engine.device import resolve_device
         from cleverward.engine.model import RewardModel
 
         self.cfg = cfg
         model = RewardModel.from_pretrained(cfg.model)
-        self.model = model.with_backend(cfg.backend).to(cfg.device)
+        where = resolve_device(cfg.device)  # ORT sessions ask for this GPU's providers
+        self.model = model.with_backend(cfg.backend, device=where).to(where)
         self.cache = _ThreadCache(cfg, video=True, text=True)
         self.texts: dict[str, np.ndarray] = {}
 
