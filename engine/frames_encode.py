@@ -229,7 +229,8 @@ def device_video_module(encoder, ort: bool = False) -> nn.Module | None:
 
     if isinstance(encoder, ConSEVideoEncoder):
         emb = torch.from_numpy(encoder.class_embeddings.copy())  # (1000, 384)
-        net = None if ort else encoder._torch_net
+        # device_net: the frame network's TensorRT engine on --backend tensorrt (runtime.py)
+        net = None if ort else (getattr(encoder, "device_net", None) or encoder._torch_net)
         return ConSEFrames(net, emb, encoder.top_k, ort_threads=encoder.threads,
                            precision=getattr(encoder, "precision", "fp32")).eval()
     tower = getattr(encoder, "tower", None)

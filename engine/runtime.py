@@ -21,6 +21,7 @@ entries), as the torch twin of the MobileNet frame encoder does.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -31,7 +32,8 @@ import numpy as np
 
 from cleverward.engine.encoders.base import TextEncoder
 
-RUNTIME_COMPONENTS = ("head", "text_encoder")  # what compile_model runs; the frame graph is ORT
+RUNTIME_COMPONENTS = ("head", "text_encoder")  # what compile_model runs on every backend
+# and, on tensorrt, the default encoder's frame network (engine/frames_tensorrt.py)
 
 
 def onnx_cache_root() -> Path:
@@ -61,8 +63,9 @@ def ort_session(path: str | Path, threads: int = 0, device="cpu"):
 # --- exports, built once per checkpoint ----------------------------------------------------
 
 
-def ensure_exported(model, root: str | Path | None = None):
-    """-> (folder, manifest) of this model's ONNX export, exporting it on first use.
+def ensure_exported(model, root: str | Path | None = None, components=RUNTIME_COMPONENTS):
+    """-> (folder, manifest) of this model's ONNX export, exporting it on first use (again
+    where an earlier export lacks one of `components`).
 
     The folder is named by checkpoint_key (config + head tensors + encoder fingerprints). A new
     export is written to a temporary folder and renamed into place, so a crash or a concurrent
@@ -70,19 +73,21 @@ def ensure_exported(model, root: str | Path | None = None):
     from cleverward.engine.export import ExportError, checkpoint_key, export_onnx, load_manifest
 
     key = checkpoint_key(model)
-    own = _own_export(model, key)
+    own = _own_export(model, key, components)
     if own is not None:
         return own
     root = Path(root) if root else onnx_cache_root()
     folder = root / key
     try:
-        return folder, load_manifest(folder)
+        manifest = load_manifest(folder)
+        if all(c in manifest.components for c in components):
+            return folder, manifest
     except ExportError:
         pass  # missing, or torn: export afresh
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{folder.name}-"))
     try:
-        export_onnx(model, tmp, components=RUNTIME_COMPONENTS)
+        export_onnx(model, tmp, components=components)
         shutil.rmtree(folder, ignore_errors=True)
         try:
             os.replace(tmp, folder)
@@ -93,7 +98,7 @@ def ensure_exported(model, root: str | Path | None = None):
     return folder, load_manifest(folder)
 
 
-def _own_export(model, key: str):
+def _own_export(model, key: str, components=RUNTIME_COMPONENTS):
     """(folder, manifest) when the model was loaded from an export folder (`cleverward export`
     writes a checkpoint beside its graphs) whose graphs are this model's; else None."""
     from cleverward.engine.export import ExportError, load_manifest
@@ -107,7 +112,7 @@ def _own_export(model, key: str):
     except ExportError:
         return None
     ok = manifest.source.get("checkpoint_key") == key and all(
-        c in manifest.components for c in RUNTIME_COMPONENTS)
+        c in manifest.components for c in components)
     return (folder, manifest) if ok else None
 
 
@@ -267,17 +272,44 @@ def compile_parts(model, backend: str, cache_root: str | Path | None = None,
         require_tensorrt()  # fail before spending seconds on an ONNX export
     elif backend != "onnx":
         raise ValueError(f"backend: must be torch, onnx or tensorrt, got {backend!r}")
-    folder, manifest = ensure_exported(model, cache_root)
-    text_comp = manifest.components["text_encoder"]
-    video = _ort_video_encoder(model.video_encoder)
+    where = model.device if device is None else device
     if backend == "onnx":
-        where = model.device if device is None else device
+        folder, manifest = ensure_exported(model, cache_root)
+        text_comp = manifest.components["text_encoder"]
+        video = _ort_video_encoder(model.video_encoder)
         text = _ort_text(model.text_encoder, folder, text_comp, where)
         return CompiledParts("onnx", text, OrtHead(manifest.path(folder, "head"), where), video,
                              folder)
-    from cleverward.engine.environment import default_cache_dir
-    from cleverward.engine.export.tensorrt_build import TrtRunner, build_engines
+    import torch
 
-    engines = build_engines(folder, manifest, default_cache_dir() / "tensorrt")
-    text = _trt_text(model.text_encoder, folder, text_comp, TrtRunner(engines["text_encoder"]))
-    return CompiledParts("tensorrt", text, TrtHead(TrtRunner(engines["head"])), video, folder)
+    from cleverward.engine.environment import default_cache_dir, default_device
+    from cleverward.engine.export.tensorrt_build import TrtRunner, build_engines
+    from cleverward.engine.frames_tensorrt import FRAME_COMPONENT, frame_engine_wanted
+
+    gpu = torch.device(where) if torch.device(where).type == "cuda" else default_device()
+    frames = frame_engine_wanted(model.video_encoder)
+    folder, manifest = ensure_exported(
+        model, cache_root, RUNTIME_COMPONENTS + ((FRAME_COMPONENT,) if frames else ()))
+    cache = default_cache_dir() / "tensorrt"
+    engines = build_engines(folder, manifest, cache, components=list(RUNTIME_COMPONENTS))
+    text_comp = manifest.components["text_encoder"]
+    text = _trt_text(model.text_encoder, folder, text_comp,
+                     TrtRunner(engines["text_encoder"], device=gpu.index or 0))
+    head = TrtHead(TrtRunner(engines["head"], device=gpu.index or 0))
+    video = _ort_video_encoder(model.video_encoder)
+    if frames:  # a copy: the torch model keeps its own frame network
+        video = copy.copy(video)
+        video.device_net = _trt_frames(folder, manifest, cache, video, gpu)
+    return CompiledParts("tensorrt", text, head, video, folder)
+
+
+def _trt_frames(folder: Path, manifest, cache: Path, encoder, gpu):
+    """The frame network's engine as the video module's network (engine/frames_tensorrt):
+    fp32 without TF32 (the fp32 cache entries' numbers), fp16 for precision=fp16."""
+    from cleverward.engine.export.tensorrt_build import TensorRTConfig, build_engine
+    from cleverward.engine.frames_tensorrt import FRAME_COMPONENT, trt_frame_net
+
+    cfg = TensorRTConfig(fp16=encoder.precision == "fp16", tf32=False)
+    engine = build_engine(manifest.path(folder, FRAME_COMPONENT),
+                          manifest.components[FRAME_COMPONENT], cache, cfg)
+    return trt_frame_net(engine, encoder, gpu)

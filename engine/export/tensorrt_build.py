@@ -115,6 +115,7 @@ def require_tensorrt():
 class TensorRTConfig:
     fp16: bool = True
     workspace_gib: float = 4.0
+    tf32: bool = True  # False: fp32 layers in full fp32 (the frame engine: the cache's numbers)
     ranges: dict[str, tuple[int, int, int]] = field(default_factory=lambda: dict(DEFAULT_RANGES))
 
     def __post_init__(self) -> None:
@@ -226,9 +227,11 @@ def profile_shapes(comp: Component, cfg: TensorRTConfig) -> dict[str, list[tuple
 
 def engine_key(comp: Component, trt_version: str, device: dict, precision: str,
                shapes: dict, cfg: TensorRTConfig) -> str:
-    blob = json.dumps({"onnx": comp.files, "tensorrt": trt_version, "device": device,
-                       "precision": precision, "profile": shapes,
-                       "workspace_gib": cfg.workspace_gib}, sort_keys=True)
+    fields = {"onnx": comp.files, "tensorrt": trt_version, "device": device,
+              "precision": precision, "profile": shapes, "workspace_gib": cfg.workspace_gib}
+    if not cfg.tf32:  # only then: the keys of engines built before this field stay the same
+        fields["tf32"] = False
+    blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -273,6 +276,8 @@ def _build(trt, onnx_path: Path, shapes: dict, precision: str, cfg: TensorRTConf
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(cfg.workspace_gib * (1 << 30)))
     if precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
+    if not cfg.tf32 and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)
     profile = builder.create_optimization_profile()
     for name, (lo, opt, hi) in shapes.items():
         profile.set_shape(name, lo, opt, hi)

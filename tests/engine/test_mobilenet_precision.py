@@ -84,3 +84,12 @@ def test_on_cuda_half_precision_vectors_are_within_cosine_0999_of_fp32(tmp_path,
     cos = torch.nn.functional.cosine_similarity(a, b).item()
     assert cos >= 0.999, cos
     assert not np.array_equal(a.cpu().numpy(), b.cpu().numpy())
+
+
+def test_the_onnx_backends_video_encoder_keeps_the_precision_and_its_key():
+    from cleverward.engine.runtime import _ort_video_encoder
+
+    half = build_video_encoder(f"{SPEC}?precision=fp16&runtime=torch")
+    moved = _ort_video_encoder(half)
+    assert moved.runtime == "ort" and moved.precision == "fp16"
+    assert moved.fingerprint() == half.fingerprint()
