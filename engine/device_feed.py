@@ -63,9 +63,10 @@ class DeviceFeed:
             else batch
         if x.device == self.device:
             return Staged(x)
-        # The side stream must not start before whatever the compute stream queued that
-        # produced `x` (a tensor on another device or a host tensor written by the caller).
-        self.stream.wait_stream(torch.cuda.current_stream(self.device))
+        if x.device.type == "cuda":  # produced by work queued on its own device's stream
+            self.stream.wait_stream(torch.cuda.current_stream(x.device))
+        # A host batch is complete already (written by the host): the copy waits for nothing
+        # queued on the compute stream, which is what lets it overlap that work.
         host = x if x.device.type != "cpu" or x.is_pinned() else x.pin_memory()
         with torch.cuda.stream(self.stream):
             moved = host.to(self.device, non_blocking=True)

@@ -48,24 +48,29 @@ def test_embed_clips_through_the_feed_gives_the_vectors_of_a_direct_encode(tmp_p
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_cuda_the_copy_runs_on_a_side_stream_while_the_compute_stream_is_busy():
     """Batch i+1 is staged while a long matmul chain of 'batch i' is queued on the compute
-    stream; every staged batch arrives intact and the copy was ordered by an event, not by a
-    host sync."""
+    stream; the copy completes while that chain is still running (it overlaps, it is not
+    queued behind it), and every staged batch arrives intact."""
     device = torch.device("cuda", torch.cuda.current_device())
     feed = DeviceFeed(device)
     assert feed.overlaps and feed.stream != torch.cuda.current_stream(device)
     rng = np.random.default_rng(2)
     batches = [rng.integers(0, 256, (8, 16, 224, 224, 3), dtype=np.uint8) for _ in range(4)]
     work = torch.randn(4096, 4096, device=device)
-    sums = []
+    sums, overlapped = [], []
     staged = feed.stage(batches[0])
     for i in range(len(batches)):
         x = staged.ready()
         assert x.is_cuda
-        for _ in range(8):  # keep the compute stream busy while the next copy is queued
+        for _ in range(32):  # ~tens of ms queued: the next copy (~20 MB) must not wait for it
             work = torch.tanh(work @ work)
+        busy = torch.cuda.Event()
+        busy.record(torch.cuda.current_stream(device))
         if i + 1 < len(batches):
             staged = feed.stage(batches[i + 1])
             assert staged.event is not None
+            staged.event.synchronize()  # the copy is done ...
+            overlapped.append(not busy.query())  # ... while the compute stream still works
         sums.append(x.to(torch.int64).sum())
     torch.cuda.synchronize(device)
     assert [int(s) for s in sums] == [int(b.astype(np.int64).sum()) for b in batches]
+    assert all(overlapped), overlapped
