@@ -83,6 +83,21 @@ class _Method(nn.Module):
         return getattr(self.module, self.method)(*args)
 
 
+@dataclass
+class StagedClips:
+    """Decoded clips on their way to the device (FramesScorer.stage_clips): the clips as given
+    (iterating yields them, for a clip-by-clip retry) and one staged batch per shape."""
+
+    clips: list
+    groups: list  # [(row indices, device_feed.Staged (b, N, H, W, 3))]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __iter__(self):
+        return iter(self.clips)
+
+
 class FramesScorer:
     """Per model: its head and video module on each device used, and a text-embedding cache.
     Thread-safe for the caches; the modules are only read."""
@@ -172,21 +187,28 @@ class FramesScorer:
                 return self._embed_on_host(frames)
             return video(frames)
 
-    def embed_clips(self, clips: Sequence, device: torch.device) -> torch.Tensor:
-        """Decoded clips, uint8 (N, H, W, 3) each (host arrays, or tensors on a GPU from DALI),
-        -> (B, Dv) on `device`. Clips of one shape (the usual case: the decoder samples N
-        frames at the encoder's size) go through the encoder in one batch; host frames reach
-        the device through pinned memory (engine/device.to_device)."""
-        if not clips:
-            return torch.zeros((0, self.model.video_encoder.dim), device=device)
+    def stage_clips(self, clips: Sequence, device: torch.device) -> StagedClips:
+        """Start moving decoded clips to `device`, one batch per shape: on CUDA the copies run
+        on the feed's side stream (engine/device_feed), so they overlap work queued before
+        embed_clips takes them; on CPU nothing is copied."""
         groups: dict[tuple, list[int]] = {}
         for i, clip in enumerate(clips):
             groups.setdefault(tuple(clip.shape), []).append(i)
-        out: list = [None] * len(clips)
+        return StagedClips(list(clips), [(rows, _stage([clips[i] for i in rows], device))
+                                         for rows in groups.values()])
+
+    def embed_clips(self, clips: Sequence, device: torch.device) -> torch.Tensor:
+        """Decoded clips, uint8 (N, H, W, 3) each (host arrays, or tensors on a GPU from DALI),
+        or StagedClips, -> (B, Dv) on `device`. Clips of one shape (the usual case: the
+        decoder samples N frames at the encoder's size) go through the encoder in one batch;
+        host frames reach the device through pinned memory (engine/device_feed)."""
+        if not len(clips):
+            return torch.zeros((0, self.model.video_encoder.dim), device=device)
         # Every group's copy is queued first (on CUDA on the feed's side stream), so the copy
         # of group g+1 runs while group g encodes; on CPU staging is the identity.
-        staged = [(rows, _stage([clips[i] for i in rows], device)) for rows in groups.values()]
-        for rows, batch in staged:
+        staged = clips if isinstance(clips, StagedClips) else self.stage_clips(clips, device)
+        out: list = [None] * len(clips)
+        for rows, batch in staged.groups:
             vectors = self.embed_batch(batch.ready())  # (b, Dv)
             for i, vec in zip(rows, vectors, strict=True):
                 out[i] = vec

@@ -122,6 +122,11 @@ class RewardModel:
         device: every stage of the video encoder runs there (engine/frames_api.embed_clips)."""
         return self.frames_scorer.embed_clips(clips, self.device)
 
+    def stage_clips(self, clips: list):
+        """Start copying decoded clips to the model's device (a side CUDA stream; nothing on
+        CPU); embed_clips takes the result (engine/frames_api.StagedClips)."""
+        return self.frames_scorer.stage_clips(clips, self.device)
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """-> float32 (P, Dt) on the host (the cache keeps them); encoded on the model's device."""
         return self.text_encoder.encode(texts)

@@ -260,19 +260,26 @@ def _encode_and_score(cfg, model, cache, locate, videos, decode_cfg, scorer, pro
     batch: list = []
     timings = scorer.summary.timings
     counts = DecodeCounts()
-    # On a GPU a batch is finished (vectors to the host, scored) only after the next one is
-    # queued: its host->device copy (engine/device_feed's side stream) then overlaps this
-    # batch's encoding. On CPU every batch is finished at once, as before.
+    # On a GPU batch i's host->device copy is started (engine/device_feed's side stream)
+    # before batch i-1 is finished (its vectors read back, scored), so the copy overlaps
+    # batch i-1's encoding; batch i is then queued and finished at the next flush. On CPU
+    # staging is the identity and every batch is finished at once, as before.
     pending: list = []
-    ahead = 1 if model.device.type == "cuda" else 0
+    ahead = model.device.type == "cuda"
 
     def flush() -> None:
         mark = time.perf_counter()
-        results = embed_isolating(model, [d.frames for d in batch])  # rows on the device
-        timings["encode"] += time.perf_counter() - mark
+        frames = [d.frames for d in batch]
+        clips = model.stage_clips(frames) if ahead else frames
+        staging = time.perf_counter() - mark
+        while pending:  # batch i-1, read back while batch i's copy runs (timed as "score")
+            finish(*pending.pop(0))
+        mark = time.perf_counter()
+        results = embed_isolating(model, clips)  # rows on the device
+        timings["encode"] += staging + time.perf_counter() - mark
         pending.append((list(batch), results))
         batch.clear()
-        while len(pending) > ahead:
+        if not ahead:
             finish(*pending.pop(0))
 
     def finish(done: list, results: list) -> None:

@@ -42,6 +42,10 @@ def test_embed_clips_through_the_feed_gives_the_vectors_of_a_direct_encode(tmp_p
     want = np.stack([full[0], short[0], full[1]])
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    staged = model.stage_clips(clips)  # what score-dir hands over on a GPU
+    assert [rows for rows, _ in staged.groups] == [[0, 2], [1]]
+    assert all(a is b for a, b in zip(staged, clips, strict=True))  # the retry's clips
+    np.testing.assert_allclose(model.embed_clips(staged).numpy(), want, atol=1e-6, rtol=0)
 
 
 @pytest.mark.gpu
