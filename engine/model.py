@@ -238,9 +238,13 @@ def load_for_run(name_or_path: str | os.PathLike, backend: str = "auto",
     any encoder loads."""
     from cleverward.engine.backends import choose_backend
     from cleverward.engine.device import resolve_device
+    from cleverward.engine.frames_encode import check_precision
 
     where = resolve_device(device)
     model = RewardModel.from_pretrained(name_or_path)
+    # a half-precision frame network on a CPU run: refused before any export or encoder load
+    check_precision(getattr(model.video_encoder, "precision", "fp32"), where,
+                    model.cfg.video_encoder)
     chosen, _ = choose_backend(backend, model, where)
     return model.with_backend(chosen, device=where).to(where)
 
