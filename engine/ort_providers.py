@@ -20,6 +20,7 @@ from pathlib import Path
 CPU_EP = "CPUExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
 TENSORRT_EP = "TensorrtExecutionProvider"
+PROBE_IR = 8  # the ONNX IR version of opset 17
 
 
 def provider_list(available: list[str], device, trt_cache: str | Path | None = None) -> list:
@@ -77,9 +78,13 @@ def probe_bound(device_text: str) -> str:
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = min(model.ir_version, onnx.IR_VERSION)
+    model.ir_version = PROBE_IR  # what opset 17 needs, not the installed onnx's newest
+    onnx.checker.check_model(model)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), opts,
-                                   providers=session_providers(device_text))
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), opts,
+                                       providers=session_providers(device_text))
+    except Exception as exc:  # noqa: BLE001 - reported: no session opens on this build
+        return f"no session (onnxruntime could not open a one-node graph: {exc})"
     return bound_text(session)

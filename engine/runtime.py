@@ -287,7 +287,9 @@ def compile_parts(model, backend: str, cache_root: str | Path | None = None,
     from cleverward.engine.frames_tensorrt import FRAME_COMPONENT, frame_engine_wanted
 
     gpu = torch.device(where) if torch.device(where).type == "cuda" else default_device()
-    frames = frame_engine_wanted(model.video_encoder)
+    # the frame engine only where the video module runs on a GPU (a --device cpu run keeps
+    # the frames on the host, where the engine cannot take them)
+    frames = frame_engine_wanted(model.video_encoder) and torch.device(where).type == "cuda"
     folder, manifest = ensure_exported(
         model, cache_root, RUNTIME_COMPONENTS + ((FRAME_COMPONENT,) if frames else ()))
     cache = default_cache_dir() / "tensorrt"
