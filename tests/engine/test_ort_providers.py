@@ -67,6 +67,8 @@ def test_with_only_the_cpu_provider_the_reports_say_cpu(tmp_path):
     backend, why = choose_backend("onnx", device=torch.device("cpu"))
     assert backend == "onnx" and why == f"ONNX Runtime on cpu binds {CPU_EP}"
     assert "CUDA" not in why and "Tensorrt" not in why
+    backend, why = choose_backend("auto", device=torch.device("cpu"))
+    assert (f"ORT binds {CPU_EP}" in why) == (backend == "onnx"), why
 
 
 @pytest.mark.gpu
