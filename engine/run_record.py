@@ -200,6 +200,7 @@ def resume(model_name: str, plan: dict[str, list[str]], root, identity: dict,
             others[row["video"], row["prompt"], model] = row["score"]
         else:
             untouched += 1
+    untouched += read.passed  # rows of other videos the reader counted without parsing them
     fresh = {v: set(proven(v)) for v in plan}
     kept, done, stale, superseded = [], [], 0, []
     for (video, prompt), score in last.items():

@@ -169,7 +169,7 @@ def _resume(cfg: ScoreConfig, target, plan, locate, model_name: str, identity: d
     string typed)."""
     if target.is_stdout or not cfg.resume:
         return resume(model_name, plan, locate, identity, ReadResult(), None, None)
-    read = stream_output(target.path, cfg.format)
+    read = stream_output(target.path, cfg.format, plan)  # other videos' rows: counted only
     record, problem = read_run_record_for(target.path, model_name, plan)  # this run's part only
     resumed = resume(model_name, plan, locate, identity, read, record, problem)
     if record is not None:  # the rest of the record is carried over from the file on saving
