@@ -3,6 +3,7 @@ rewritten.
 
     python -m cleverward.benchmarks.bench_memory [--rows 5000000] [--videos 8] [--with-record]
                                                  [--json out.json]
+    python -m cleverward.benchmarks.bench_memory --resume-only [--rows 1000000]
 
 Set-up: a few real H.264 clips and a prompts file (2 prompts), and an --out that already holds
 `--rows` rows of OTHER videos and prompts, written directly as JSONL (synthetic rows, the shape
@@ -19,6 +20,11 @@ streamed, only this run's videos' entries are held). For `big` it checks the ear
 not rewritten: the file is the same inode and its
 first N bytes (N = its size before) hash the same, and reports the bytes appended.
 Target (issue 10): peak RSS of `big` <= 1.5 x that of `empty`.
+
+--resume-only times resume alone, in this process: stream_output + run_record.resume over the
+`--rows` rows of other videos for a plan of `--videos` videos, best of 3, once with the
+pre-filter score-dir uses (rows of other videos counted, not parsed) and once with every row
+parsed and validated (stream_output without `videos`).
 """
 
 from __future__ import annotations
@@ -102,6 +108,30 @@ def run_child(args: list[str], timeout: float = 3600) -> dict:
     return {"seconds": round(seconds, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
+def time_resume(work: Path, rows: int, videos: int, repeat: int = 3) -> dict:
+    """Seconds of stream_output + resume over `rows` rows of other videos (best of `repeat`),
+    with and without the pre-filter."""
+    from cleverward.engine.output import stream_output
+    from cleverward.engine.run_record import resume
+
+    work.mkdir(parents=True, exist_ok=True)
+    big = work / "big.jsonl"
+    write_other_rows(big, rows)
+    plan = {f"v{i:02d}.mp4": list(PROMPTS) for i in range(videos)}
+    result = {"rows": rows, "videos": videos}
+    for name, wanted in (("prefiltered", set(plan)), ("every_row_parsed", None)):
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            read = stream_output(big, "jsonl", wanted)
+            done = resume("default", {v: list(ps) for v, ps in plan.items()}, work,
+                          {"bench": 1}, read, None, None)
+            best = min(best, time.perf_counter() - start)
+        assert done.untouched == rows and done.dropped == 0, (done.untouched, done.dropped)
+        result[name] = {"seconds": round(best, 3), "us_per_row": round(best / rows * 1e6, 3)}
+    return result
+
+
 def run(work: Path, rows: int, videos: int, with_record: bool = False) -> dict:
     folder = work / "videos"
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,21 +183,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", type=int, default=8, help="clips scored")
     ap.add_argument("--with-record", action="store_true", help="give the big --out a run "
                     "record listing all its rows for this model")
+    ap.add_argument("--resume-only", action="store_true", help="time resume alone, in this "
+                    "process, with and without the pre-filter")
     ap.add_argument("--work", type=Path, default=None, help="folder for the files (default: a "
                     "temporary one, removed after)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
     if args.rows < 1 or args.videos < 1:
         ap.error("--rows and --videos must be at least 1")
+    def bench(work: Path) -> dict:
+        if args.resume_only:
+            return time_resume(work, args.rows, args.videos)
+        return run(work, args.rows, args.videos, args.with_record)
+
     if args.work is None:
         with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
-            result = run(Path(tmp), args.rows, args.videos, args.with_record)
+            result = bench(Path(tmp))
     else:
-        result = run(args.work, args.rows, args.videos, args.with_record)
+        result = bench(args.work)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
         args.json.write_text(text + "\n")
+    if args.resume_only:
+        return 0
     ok = result["rss_ratio_big_over_empty"] <= result["target_ratio"] and result["big"][
         "earlier_bytes_unchanged"]
     return 0 if ok else 1

@@ -7,7 +7,8 @@ temporary file that replaces the target only when the run closes. Rows are only 
 the last row of a (video, prompt, model) is its score, earlier ones are superseded (readers
 return the last one). Readers trust nothing: a row that is torn, not valid JSON or CSV,
 or not a valid score row (a score that is not a finite number, wrong types) is dropped and counted,
-and its pair is scored again.
+and its pair is scored again. Resume alone (stream_output with `videos`) does not parse rows that
+are plainly of other videos: it never uses them, so it only counts them.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ summary says why:
 - a row of the same model location with other weights (`runs/r1@<old digest>`: a checkpoint
   retrained in place): withdrawn (an error row under that old name) and scored again.
 Rows of videos outside the plan, and of other models, are kept untouched: never rewritten, never
-held in memory (resume streams the output and keeps only the rows of this run's videos); so are
+held in memory (resume streams the output and keeps only the rows of this run's videos; a row of
+another video is counted without being parsed, output.stream_output with `videos`); so are
 rows whose "model" is a bare name written before identities carried a digest.
 
 The output is only appended to, so a pair may have several rows: the last one counts (readers

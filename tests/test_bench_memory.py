@@ -33,3 +33,12 @@ def test_bench_memory_runs_and_checks_the_prefix(tmp_path):
     assert 0 < result["big"]["bytes_appended"] < 10_000
     assert result["empty"]["peak_rss_mib"] > 50  # a real process with torch loaded
     assert code == (0 if result["rss_ratio_big_over_empty"] <= 1.5 else 1)
+
+
+def test_resume_only_times_both_paths_over_every_row(tmp_path):
+    out = tmp_path / "r.json"
+    code = bench_memory.main(["--resume-only", "--rows", "2000", "--videos", "2", "--work",
+                              str(tmp_path / "w"), "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert code == 0 and result["rows"] == 2000
+    assert result["prefiltered"]["seconds"] > 0 and result["every_row_parsed"]["seconds"] > 0
