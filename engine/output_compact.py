@@ -5,12 +5,14 @@ error rows) and lines no reader trusts (torn, invalid). `compact_output` keeps t
 per (video, prompt, model) unless it is a tombstone, in file order, and drops the rest.
 
 Two passes over the file, so memory holds no rows: the first keeps a 16-byte hash of each valid
-row's key (blake2b; ~16 bytes a row, plus a sort of them), from which the last position of each
-key is found; the second reads the file again and writes the rows at those positions to a
-temporary file beside it, which then replaces it in one rename. The caller holds the output
-(output_target.owning), so it cannot change between the passes; if its row count did change,
-nothing is replaced. The run record beside the output names videos, signatures and prompts, not
-lines, so it stays valid as it is.
+row's key (blake2b) and sorts them to find the last position of each key (~48 bytes a row at
+the peak: `cleverward compact` of 1.2M rows peaked at 101.8 MiB, of 1,000 rows at 46.4 MiB); the
+second reads the file again and writes the rows at those positions to a temporary file beside
+it, which then replaces it in one rename. Rows are written from their parsed values, as
+score-dir writes them (a JSONL row score-dir wrote comes out byte for byte the same). The
+caller holds the output (output_target.owning), so it cannot change between the passes; if its
+row count did change, nothing is replaced. The run record beside the output names videos,
+signatures and prompts, not lines, so it stays valid as it is.
 """
 
 from __future__ import annotations
@@ -63,11 +65,11 @@ def last_positions(path: Path, fmt: str) -> tuple[np.ndarray, int]:
     read = ReadResult()
     for _, row in iter_output(path, fmt, read):
         digests += _key_hash(row)
-    halves = np.frombuffer(bytes(digests), dtype="<u8").reshape(-1, 2)  # (rows, 2)
+    halves = np.frombuffer(digests, dtype="<u8").reshape(-1, 2)  # (rows, 2), no copy
     n = len(halves)
     keep = np.zeros(n, dtype=bool)
     if n:
-        order = np.lexsort((np.arange(n), halves[:, 1], halves[:, 0]))  # by key, then position
+        order = np.lexsort((halves[:, 1], halves[:, 0]))  # by key; stable: then by position
         ordered = halves[order]
         last = np.ones(n, dtype=bool)
         last[:-1] = (ordered[1:] != ordered[:-1]).any(axis=1)  # the next one is another key

@@ -61,6 +61,7 @@ def test_compact_keeps_what_readers_return_and_resume_still_resumes(tmp_path, fo
     before = read_output(out, fmt)
     assert len(before.rows) == 4 and before.dropped == (0 if fmt == "parquet" else 1)
     size, record = out.stat().st_size, out.with_name(out.name + ".cwrun.json").read_bytes()
+    lines = set(out.read_bytes().splitlines())
 
     dry = run_cli("compact", out, "--dry-run")
     assert dry.exit_code == 0, dry.output
@@ -73,6 +74,8 @@ def test_compact_keeps_what_readers_return_and_resume_still_resumes(tmp_path, fo
     after = read_output(out, fmt)
     assert after.rows == before.rows and after.dropped == 0
     assert out.stat().st_size < size
+    if fmt == "jsonl":  # the rows score-dir wrote, byte for byte
+        assert set(out.read_bytes().splitlines()) <= lines
     assert not list(tmp_path.glob(".s.*")) and not list(tmp_path.glob("*.tmp"))  # no leftovers
     assert out.with_name(out.name + ".cwrun.json").read_bytes() == record  # still valid as is
     if fmt == "parquet":  # the provenance in the schema metadata is carried over
