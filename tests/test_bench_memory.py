@@ -42,3 +42,12 @@ def test_resume_only_times_both_paths_over_every_row(tmp_path):
     result = json.loads(out.read_text())
     assert code == 0 and result["rows"] == 2000
     assert result["prefiltered"]["seconds"] > 0 and result["every_row_parsed"]["seconds"] > 0
+
+
+def test_compact_only_compacts_the_superseded_fifth(tmp_path):
+    out = tmp_path / "r.json"
+    assert bench_memory.main(["--compact-only", "--rows", "500", "--work", str(tmp_path / "w"),
+                              "--json", str(out)]) == 0
+    big = json.loads(out.read_text())["big"]
+    assert (big["rows"], big["kept"]) == (600, 500) and big["bytes_after"] < big["bytes_before"]
+    assert len(read_output(tmp_path / "w" / "big.jsonl", "jsonl").rows) == 500
