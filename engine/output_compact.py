@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from cleverward.engine.output import (
+    _REDO,
     WITHDRAWN,
     OutputError,
     ReadResult,
@@ -98,7 +99,11 @@ def compact_output(path: str | Path, fmt: str, dry_run: bool = False) -> Compact
         raise OutputError(f"{path}: no such file" if not path.exists()
                           else f"{path}: not a regular file")
     size = path.stat().st_size
-    keep, dropped = last_positions(path, fmt)
+    try:
+        keep, dropped = last_positions(path, fmt)
+    except OutputError as exc:  # the readers' hint is score-dir's; this is not a --out
+        raise OutputError(str(exc).replace(f"; {_REDO}", "; check the file and --format")) \
+            from None
     tombstones = superseded = 0
     tmp = path.with_name(f".{path.name}.compact.{os.getpid()}")
     writer = None if dry_run else RowWriter(tmp, fmt, provenance=_provenance(path, fmt))

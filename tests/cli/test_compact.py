@@ -112,4 +112,7 @@ def test_compact_names_a_missing_file_and_a_file_that_is_not_scores(tmp_path):
     notes.write_text("hello\nworld\n")
     res = run_cli("compact", notes)
     assert res.exit_code == 2 and "notes.jsonl: not a JSONL score file" in res.stderr
+    assert "--overwrite" not in res.stderr and "check the file and --format" in res.stderr
+    res = run_cli("compact", notes, "--format", "csv")  # a JSONL output read as CSV
+    assert res.exit_code == 2 and "not a CSV score file (no 'video' column)" in res.stderr
     assert notes.read_text() == "hello\nworld\n"
