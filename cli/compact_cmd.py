@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cleverward.cli.choices import ScoreFormat
-from cleverward.cli.common import choice_option, err, fail
+from cleverward.cli.common import choice_option, fail
 
 
 def compact_command(
@@ -17,6 +17,7 @@ def compact_command(
         ScoreFormat, "--format", help="The output's format (default: from OUT's suffix).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Count what would go; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Keep only the last valid row per (video, prompt, model); drop superseded rows,
     withdrawals and torn or invalid lines. Atomic (a temporary file, then one rename); refused
@@ -36,10 +37,16 @@ def compact_command(
             done = compact_output(target.path, fmt, dry_run=dry_run)
     except OutputError as exc:
         fail(str(exc))
+    if as_json:
+        import dataclasses
+        import json
+
+        typer.echo(json.dumps(dataclasses.asdict(done), indent=1))
+        return
     size = (f"{done.bytes_before:,} bytes" if done.bytes_after is None
             else f"{done.bytes_before:,} -> {done.bytes_after:,} bytes")
     verb = "would keep" if dry_run else "kept"
-    err(f"{out}: {done.rows_before} valid rows, {verb} {done.rows_after} "
+    typer.echo(f"{out}: {done.rows_before} valid rows, {verb} {done.rows_after} "
         f"({done.superseded} superseded, {done.tombstones} withdrawn, {done.dropped} torn or "
         f"invalid lines dropped); {size}")
 

@@ -65,12 +65,15 @@ def test_compact_keeps_what_readers_return_and_resume_still_resumes(tmp_path, fo
 
     dry = run_cli("compact", out, "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert out.stat().st_size == size and "would keep 4" in dry.stderr
+    assert out.stat().st_size == size and "would keep 4" in dry.stdout
 
-    res = run_cli("compact", out)
+    res = run_cli("compact", out, "--json")
     assert res.exit_code == 0, res.output
     # 4 + 2 withdrawals and 2 rescores of a.mp4 + a scored and a withdrawn row of another model
-    assert "10 valid rows, kept 4 (5 superseded, 1 withdrawn" in res.stderr, res.stderr
+    done = json.loads(res.stdout)
+    assert (done["rows_before"], done["rows_after"], done["superseded"], done["tombstones"],
+            done["dropped"]) == (10, 4, 5, 1, 0 if fmt == "parquet" else 1), done
+    assert done["bytes_before"] == size and done["bytes_after"] == out.stat().st_size
     after = read_output(out, fmt)
     assert after.rows == before.rows and after.dropped == 0
     assert out.stat().st_size < size
@@ -101,7 +104,8 @@ def test_compact_is_refused_while_a_run_holds_the_output(tmp_path):
     assert res.exit_code == 2
     assert f"(pid {os.getpid()}); compact it once that run has finished" in res.stderr
     assert out.read_bytes() == data
-    assert run_cli("compact", out).exit_code == 0  # released: it runs
+    res = run_cli("compact", out)  # released: it runs
+    assert res.exit_code == 0 and "2 valid rows, kept 1 (1 superseded, 0 withdrawn" in res.stdout
     assert [r["score"] for r in read_rows(out, "jsonl")] == [0.2] and out.read_bytes() != data
 
 
