@@ -347,7 +347,8 @@ def _read_parquet(path: Path, result: ReadResult, wanted: frozenset[str] | None)
                                          columns=[c for c in CSV_COLUMNS if c in names]):
             size = batch.num_rows
             positions = range(i + 1, i + 1 + size)  # row numbers, from 1
-            if trusted:  # only the rows of the wanted videos are converted and checked
+            if trusted:  # only the rows of the wanted videos are converted and checked (a
+                # valid row was read: the file's video column holds text, is_in applies)
                 keep = pc.indices_nonzero(pc.is_in(batch.column("video"), value_set=value_set))
                 result.passed += size - len(keep)
                 positions = [i + 1 + k for k in keep.to_pylist()]
