@@ -3,6 +3,8 @@ rewritten.
 
     python -m cleverward.benchmarks.bench_memory [--rows 5000000] [--videos 8] [--with-record]
                                                  [--json out.json]
+    python -m cleverward.benchmarks.bench_memory --resume-only [--rows 1000000]
+    python -m cleverward.benchmarks.bench_memory --compact-only [--rows 1000000]
 
 Set-up: a few real H.264 clips and a prompts file (2 prompts), and an --out that already holds
 `--rows` rows of OTHER videos and prompts, written directly as JSONL (synthetic rows, the shape
@@ -19,6 +21,14 @@ streamed, only this run's videos' entries are held). For `big` it checks the ear
 not rewritten: the file is the same inode and its
 first N bytes (N = its size before) hash the same, and reports the bytes appended.
 Target (issue 10): peak RSS of `big` <= 1.5 x that of `empty`.
+
+--resume-only times resume alone, in this process: stream_output + run_record.resume over the
+`--rows` rows of other videos for a plan of `--videos` videos, best of 3, once with the
+pre-filter score-dir uses (rows of other videos counted, not parsed) and once with every row
+parsed and validated (stream_output without `videos`).
+
+--compact-only: `cleverward compact` (a child process: seconds, peak RSS) of `--rows` rows
+followed by the first fifth of them again (superseded), and of 1,000 rows (the baseline).
 """
 
 from __future__ import annotations
@@ -102,6 +112,56 @@ def run_child(args: list[str], timeout: float = 3600) -> dict:
     return {"seconds": round(seconds, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
+def time_resume(work: Path, rows: int, videos: int, repeat: int = 3) -> dict:
+    """Seconds of stream_output + resume over `rows` rows of other videos (best of `repeat`),
+    with and without the pre-filter."""
+    from cleverward.engine.output import stream_output
+    from cleverward.engine.run_record import resume
+
+    work.mkdir(parents=True, exist_ok=True)
+    big = work / "big.jsonl"
+    write_other_rows(big, rows)
+    plan = {f"v{i:02d}.mp4": list(PROMPTS) for i in range(videos)}
+    result = {"rows": rows, "videos": videos}
+    for name, wanted in (("prefiltered", set(plan)), ("every_row_parsed", None)):
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            read = stream_output(big, "jsonl", wanted)
+            done = resume("default", {v: list(ps) for v, ps in plan.items()}, work,
+                          {"bench": 1}, read, None, None)
+            best = min(best, time.perf_counter() - start)
+        assert done.untouched == rows and done.dropped == 0, (done.untouched, done.dropped)
+        result[name] = {"seconds": round(best, 3), "us_per_row": round(best / rows * 1e6, 3)}
+    return result
+
+
+def write_superseded(path: Path, rows: int) -> None:
+    """write_other_rows, then its first fifth again (each of those rows superseded)."""
+    write_other_rows(path, rows)
+    with open(path, "ab") as f, open(path, "rb") as again:
+        for _ in range(rows // 5):
+            f.write(again.readline())
+
+
+def time_compact(work: Path, rows: int) -> dict:
+    """The files are written by a child process: a child's peak RSS counts the pages it shares
+    with this process at the fork, so this one stays small."""
+    work.mkdir(parents=True, exist_ok=True)
+    result = {}
+    for name, n in (("big", rows), ("baseline_1000_rows", 1000)):
+        path = work / f"{name}.jsonl"
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from "
+                        "cleverward.benchmarks.bench_memory import write_superseded; "
+                        "write_superseded(Path(sys.argv[1]), int(sys.argv[2]))", str(path),
+                        str(n)], check=True)
+        size = path.stat().st_size
+        ran = run_child(["compact", str(path)])
+        result[name] = {"rows": n + n // 5, "kept": n, "bytes_before": size,
+                        "bytes_after": path.stat().st_size, **ran}
+    return result
+
+
 def run(work: Path, rows: int, videos: int, with_record: bool = False) -> dict:
     folder = work / "videos"
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,21 +213,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", type=int, default=8, help="clips scored")
     ap.add_argument("--with-record", action="store_true", help="give the big --out a run "
                     "record listing all its rows for this model")
+    ap.add_argument("--resume-only", action="store_true", help="time resume alone, in this "
+                    "process, with and without the pre-filter")
+    ap.add_argument("--compact-only", action="store_true", help="time `cleverward compact` "
+                    "of --rows rows and a fifth of them again")
     ap.add_argument("--work", type=Path, default=None, help="folder for the files (default: a "
                     "temporary one, removed after)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
     if args.rows < 1 or args.videos < 1:
         ap.error("--rows and --videos must be at least 1")
+    def bench(work: Path) -> dict:
+        if args.resume_only:
+            return time_resume(work, args.rows, args.videos)
+        if args.compact_only:
+            return time_compact(work, args.rows)
+        return run(work, args.rows, args.videos, args.with_record)
+
     if args.work is None:
         with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
-            result = run(Path(tmp), args.rows, args.videos, args.with_record)
+            result = bench(Path(tmp))
     else:
-        result = run(args.work, args.rows, args.videos, args.with_record)
+        result = bench(args.work)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
         args.json.write_text(text + "\n")
+    if args.resume_only or args.compact_only:
+        return 0
     ok = result["rss_ratio_big_over_empty"] <= result["target_ratio"] and result["big"][
         "earlier_bytes_unchanged"]
     return 0 if ok else 1

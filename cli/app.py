@@ -9,6 +9,7 @@ import typer
 from cleverward.cli import (
     bench_cmd,
     bulk_cmd,
+    compact_cmd,
     compare_cmd,
     eval_cmd,
     export_cmd,
@@ -70,6 +71,7 @@ train_cmd.register(app)
 eval_cmd.register(app)
 synth_cmd.register(app)
 bulk_cmd.register(app)
+compact_cmd.register(app)
 compare_cmd.register(app)
 report_cmd.register(app)
 serve_cmd.register(app)

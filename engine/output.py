@@ -7,7 +7,8 @@ temporary file that replaces the target only when the run closes. Rows are only 
 the last row of a (video, prompt, model) is its score, earlier ones are superseded (readers
 return the last one). Readers trust nothing: a row that is torn, not valid JSON or CSV,
 or not a valid score row (a score that is not a finite number, wrong types) is dropped and counted,
-and its pair is scored again.
+and its pair is scored again. Resume alone (stream_output with `videos`) does not parse rows that
+are plainly of other videos: it never uses them, so it only counts them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import csv
 import json
 import math
 import os
+from collections.abc import Collection
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +126,7 @@ class ReadResult:
     dropped: int = 0  # torn or invalid rows left out: their pairs are scored again
     problems: list[str] = field(default_factory=list)  # the first few, "file:line: why"
     places: list[str] = field(default_factory=list)  # "file:line" of each row in rows
+    passed: int = 0  # stream_output with `videos`: rows of other videos, counted, not parsed
 
     def drop(self, where: str, why: str) -> None:
         self.dropped += 1
@@ -161,19 +164,34 @@ def read_output(path: str | Path, fmt: str) -> ReadResult:
     return result
 
 
-def stream_output(path: str | Path, fmt: str) -> ReadResult:
+def stream_output(path: str | Path, fmt: str, videos: Collection[str] | None = None) -> ReadResult:
     """read_output without holding rows: `rows` is an iterator over every valid row in file
-    order (superseded ones too), read once; `dropped` and `problems` are complete once it is
-    exhausted. Memory is one row (one Parquet batch) at a time."""
+    order (superseded ones too), read once; `dropped`, `problems` and `passed` are complete
+    once it is exhausted. Memory is one row (one Parquet batch) at a time.
+
+    With `videos` (a resume: the videos of this run's plan), a row that is plainly of another
+    video is counted in `passed` and not parsed or validated (it is never used by this run, and
+    checking it was most of a resume's time): see iter_output. Every row of these videos is
+    checked in full."""
     result = ReadResult()
-    result.rows = (row for _, row in iter_output(path, fmt, result))
+    videos = None if videos is None else frozenset(videos)  # the plan as it is now
+    result.rows = (row for _, row in iter_output(path, fmt, result, videos))
     return result
 
 
-def iter_output(path: str | Path, fmt: str, result: ReadResult):
+def iter_output(path: str | Path, fmt: str, result: ReadResult,
+                videos: Collection[str] | None = None):
     """(where, row) for each valid row of an output file, in file order; invalid ones are
     counted into `result`. Raises OutputError (at the end) for a file with lines but no valid
-    row, and at once for one that is not a regular file."""
+    row, and at once for one that is not a regular file.
+
+    With `videos`, once a valid row has been read (so a file that is no score file is still
+    refused), rows whose video is known not to be in `videos` without parsing them are only
+    counted (`result.passed`): a JSONL line that starts `{"video": "NAME"` (as the writers
+    write it) with no backslash in it (so NAME is the name itself, no escape) and one "video"
+    key; a CSV record by its video field (the rest is not converted or checked); a Parquet
+    batch by its video column. Such a row may be invalid in other ways: it is not this run's,
+    so it is neither dropped nor reported. Anything else is parsed and checked in full."""
     path = Path(path)
     if not path.exists():
         return
@@ -182,8 +200,9 @@ def iter_output(path: str | Path, fmt: str, result: ReadResult):
     if path.stat().st_size == 0:
         return
     readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
+    wanted = None if videos is None else frozenset(videos)
     lines = valid = 0
-    for where, row in readers[fmt](path, result):
+    for where, row in readers[fmt](path, result, wanted):
         lines += 1
         if row is not None:
             valid += 1
@@ -205,9 +224,34 @@ def _complete_lines(f, path: Path, result: ReadResult):
         yield lineno, raw
 
 
-def _read_jsonl(path: Path, result: ReadResult):
+_VIDEO_OPEN = b'{"video": "'
+_AT = len(_VIDEO_OPEN)
+
+
+def _video_names(videos: frozenset[str]) -> frozenset[bytes]:
+    """The videos as their JSON strings' bytes between the quotes (as _dumps writes them)."""
+    return frozenset(json.dumps(v, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass")
+                     for v in videos)
+
+
+def _other_video(raw: bytes, names: frozenset[bytes]) -> bool:
+    """True when the line `raw` is plainly a row of a video not in `names`: it starts with
+    {"video": "NAME", holds no backslash (no escape: NAME is the name's own bytes) and one
+    "video" key (json.loads would take a later duplicate)."""
+    if not raw.startswith(_VIDEO_OPEN) or b"\\" in raw or raw.count(b'"video"') != 1:
+        return False
+    end = raw.find(b'"', _AT)
+    return end > _AT and raw[_AT:end] not in names
+
+
+def _read_jsonl(path: Path, result: ReadResult, wanted: frozenset[str] | None):
+    names = None if wanted is None else _video_names(wanted)
+    trusted = False  # a valid row has been read: this is a score file
     with open(path, "rb") as f:
         for lineno, raw in _complete_lines(f, path, result):
+            if trusted and _other_video(raw, names):
+                result.passed += 1
+                continue
             if not raw.strip():
                 continue
             where = f"{path}:{lineno}"
@@ -225,6 +269,7 @@ def _read_jsonl(path: Path, result: ReadResult):
             if problem:
                 result.drop(where, problem)
                 row = None
+            trusted = trusted or (names is not None and row is not None)
             yield where, row
 
 
@@ -261,13 +306,19 @@ def _csv_text(path: Path, result: ReadResult):
                                   f"{lineno}); {_REDO}") from None
 
 
-def _read_csv(path: Path, result: ReadResult):
+def _read_csv(path: Path, result: ReadResult, wanted: frozenset[str] | None):
     reader = csv.DictReader(_csv_text(path, result))
+    trusted = False
     try:
         _check_columns(path, "CSV", reader.fieldnames)
         for record in reader:
+            if trusted and record["video"] not in wanted:
+                result.passed += 1
+                continue
             where = f"{path}:{reader.line_num}"
-            yield where, _check_record(result, where, record)
+            row = _check_record(result, where, record)
+            trusted = trusted or (wanted is not None and row is not None)
+            yield where, row
     except csv.Error as exc:  # the rest of the file cannot be split into rows
         where = f"{path}:{reader.line_num}"
         result.drop(where, f"not valid CSV ({exc}); the rest is dropped")
@@ -277,8 +328,9 @@ def _read_csv(path: Path, result: ReadResult):
 PARQUET_BATCH = 8192
 
 
-def _read_parquet(path: Path, result: ReadResult):
+def _read_parquet(path: Path, result: ReadResult, wanted: frozenset[str] | None):
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
@@ -288,16 +340,28 @@ def _read_parquet(path: Path, result: ReadResult):
     names = handle.schema_arrow.names
     _check_columns(path, "Parquet", names)
     i = 0
+    trusted = False
+    value_set = None if wanted is None else pa.array(sorted(wanted), pa.string())
     try:
         for batch in handle.iter_batches(batch_size=PARQUET_BATCH,
                                          columns=[c for c in CSV_COLUMNS if c in names]):
-            for record in batch.to_pylist():
-                i += 1
+            size = batch.num_rows
+            positions = range(i + 1, i + 1 + size)  # row numbers, from 1
+            if trusted:  # only the rows of the wanted videos are converted and checked (a
+                # valid row was read: the file's video column holds text, is_in applies)
+                keep = pc.indices_nonzero(pc.is_in(batch.column("video"), value_set=value_set))
+                result.passed += size - len(keep)
+                positions = [i + 1 + k for k in keep.to_pylist()]
+                batch = batch.take(keep)
+            for position, record in zip(positions, batch.to_pylist(), strict=True):
                 record = {k: record.get(k) for k in CSV_COLUMNS}
                 record.update({k: "" for k in ("score", *CANONICAL_DIMENSIONS, "error")
                                if record[k] is None})  # nulls are allowed there
-                where = f"{path}: row {i}"
-                yield where, _check_record(result, where, record)
+                where = f"{path}: row {position}"
+                row = _check_record(result, where, record)
+                trusted = trusted or (value_set is not None and row is not None)
+                yield where, row
+            i += size  # an error names the first row of the batch it is in
     except (pa.ArrowException, OSError) as exc:
         raise OutputError(f"{path}: not a Parquet score file (row {i + 1}: {exc}); {_REDO}") \
             from None

@@ -79,8 +79,10 @@ def _holder(lock_path: Path) -> str:
 
 
 @contextmanager
-def owning(target: OutputTarget) -> Iterator[None]:
-    """Hold `target` for this run; OutputBusy (naming the holder's pid) if another run does."""
+def owning(target: OutputTarget,
+           hint: str = "wait for it to finish or use another --out") -> Iterator[None]:
+    """Hold `target` for this run (score-dir, compact); OutputBusy (naming the holder's pid and
+    ending with `hint`: what the user can do) if another run does."""
     if target.is_stdout:
         yield
         return
@@ -92,8 +94,8 @@ def owning(target: OutputTarget) -> Iterator[None]:
         lock = FileLock(str(lock_path), timeout=0)
         lock.acquire()
     except Timeout:
-        raise OutputBusy(f"{target.given}: in use by another score-dir run ({_holder(lock_path)}); "
-                         "wait for it to finish or use another --out") from None
+        raise OutputBusy(f"{target.given}: in use by another score-dir or compact run "
+                         f"({_holder(lock_path)}); {hint}") from None
     except OSError as exc:
         raise OutputError(f"{target.given}: cannot lock it ({exc.strerror or exc})") from None
     try:

@@ -12,7 +12,8 @@ summary says why:
 - a row of the same model location with other weights (`runs/r1@<old digest>`: a checkpoint
   retrained in place): withdrawn (an error row under that old name) and scored again.
 Rows of videos outside the plan, and of other models, are kept untouched: never rewritten, never
-held in memory (resume streams the output and keeps only the rows of this run's videos); so are
+held in memory (resume streams the output and keeps only the rows of this run's videos; a row of
+another video is counted without being parsed, output.stream_output with `videos`); so are
 rows whose "model" is a bare name written before identities carried a digest.
 
 The output is only appended to, so a pair may have several rows: the last one counts (readers
@@ -200,6 +201,7 @@ def resume(model_name: str, plan: dict[str, list[str]], root, identity: dict,
             others[row["video"], row["prompt"], model] = row["score"]
         else:
             untouched += 1
+    untouched += read.passed  # rows of other videos the reader counted without parsing them
     fresh = {v: set(proven(v)) for v in plan}
     kept, done, stale, superseded = [], [], 0, []
     for (video, prompt), score in last.items():

@@ -65,7 +65,7 @@ class ScoreSummary:
     skipped_files: int = 0
     skipped_dirs: int = 0  # dot-folders (.git, .cache, ...) passed over, not walked
     rescored: int = 0  # earlier rows scored again because nothing proved them fresh
-    dropped_rows: int = 0  # torn or invalid rows found in the output (their pairs are rescored)
+    dropped_rows: int = 0  # torn or invalid rows of this run's videos (their pairs are rescored)
     pyav_retries: int = 0  # clips the DALI decoder could not decode, decoded by PyAV instead
     warnings: list[str] = field(default_factory=list)  # doubtful acceptances, rescore reasons
     ranking: Ranking = field(default_factory=Ranking)  # best / worst --top per prompt
@@ -169,7 +169,7 @@ def _resume(cfg: ScoreConfig, target, plan, locate, model_name: str, identity: d
     string typed)."""
     if target.is_stdout or not cfg.resume:
         return resume(model_name, plan, locate, identity, ReadResult(), None, None)
-    read = stream_output(target.path, cfg.format)
+    read = stream_output(target.path, cfg.format, plan)  # other videos' rows: counted only
     record, problem = read_run_record_for(target.path, model_name, plan)  # this run's part only
     resumed = resume(model_name, plan, locate, identity, read, record, problem)
     if record is not None:  # the rest of the record is carried over from the file on saving

@@ -33,3 +33,21 @@ def test_bench_memory_runs_and_checks_the_prefix(tmp_path):
     assert 0 < result["big"]["bytes_appended"] < 10_000
     assert result["empty"]["peak_rss_mib"] > 50  # a real process with torch loaded
     assert code == (0 if result["rss_ratio_big_over_empty"] <= 1.5 else 1)
+
+
+def test_resume_only_times_both_paths_over_every_row(tmp_path):
+    out = tmp_path / "r.json"
+    code = bench_memory.main(["--resume-only", "--rows", "2000", "--videos", "2", "--work",
+                              str(tmp_path / "w"), "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert code == 0 and result["rows"] == 2000
+    assert result["prefiltered"]["seconds"] > 0 and result["every_row_parsed"]["seconds"] > 0
+
+
+def test_compact_only_compacts_the_superseded_fifth(tmp_path):
+    out = tmp_path / "r.json"
+    assert bench_memory.main(["--compact-only", "--rows", "500", "--work", str(tmp_path / "w"),
+                              "--json", str(out)]) == 0
+    big = json.loads(out.read_text())["big"]
+    assert (big["rows"], big["kept"]) == (600, 500) and big["bytes_after"] < big["bytes_before"]
+    assert len(read_output(tmp_path / "w" / "big.jsonl", "jsonl").rows) == 500

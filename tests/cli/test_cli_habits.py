@@ -26,6 +26,7 @@ TYPOS = [  # command, option, a typo, the value it should suggest
     (["train", "--pairs", "p", "--out", "o"], "--objective", "bt-tie", "bt-ties"),
     (["train", "--pairs", "p", "--out", "o"], "--mode", "frozn", "frozen"),
     (["compare", "s"], "--ties", "hlf", "half"),
+    (["compact", "s.jsonl"], "--format", "jsnl", "jsonl"),
     (["report", "s"], "--generator-from", "folders", "folder"),
     (["synth", "o"], "--codec", "vp8", "vp9"),
     (["eval", "--pairs", "p"], "--convention", "videoscor", "videoscore"),

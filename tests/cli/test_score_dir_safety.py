@@ -127,7 +127,7 @@ def test_a_second_run_on_a_held_output_refuses_naming_the_holder(tmp_path, folde
     with owning(resolve_output(out)):
         res = run_cli("score-dir", videos, "--prompts", prompts, "--out", out, "-q")
     assert res.exit_code == 2, res.output
-    assert f"in use by another score-dir run (pid {os.getpid()})" in res.stderr
+    assert f"in use by another score-dir or compact run (pid {os.getpid()})" in res.stderr
     assert out.read_text() == ""  # untouched
     score(videos, prompts, out)  # released: the next run owns it
     assert len(rows_of(out)) == 2
