@@ -8,6 +8,7 @@ those encoders (a zero-shot head, train/init_model.py) instead of `--model`.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
@@ -174,6 +175,10 @@ def deepspeed_logs_to_stderr():
     to stderr, so stdout holds the result only."""
     import logging
 
+    # On a machine without a GPU DeepSpeed warns, at import, that it "set the accelerator to
+    # CPU": nothing to act on (the run's device is the --device option's), so it is dropped;
+    # every other DeepSpeed record is kept.
+    logging.getLogger("DeepSpeed").addFilter(_CpuAcceleratorNote())
     with redirect_stdout(sys.stderr):  # its import logs (the accelerator it picked)
         try:
             import deepspeed.utils  # noqa: F401  (creates the "DeepSpeed" logger)
@@ -190,6 +195,11 @@ def deepspeed_logs_to_stderr():
     finally:  # left on the process's stderr: never closed (a test runner's stream would be)
         for handler in handlers:
             _swap(handler, sys.__stderr__)
+
+
+class _CpuAcceleratorNote(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Setting accelerator to CPU" not in record.getMessage()
 
 
 def _swap(handler, stream) -> None:

@@ -195,7 +195,8 @@ def test_a_checkpoint_made_from_a_relative_encoder_folder_loads_after_a_move(
     model = RewardModel.from_pretrained(tmp_path / "moved")
     assert model.cfg.video_encoder == f"clip:{work / 'tinyclip'}"
     after = _score(videos, prompts, tmp_path / "after.jsonl", tmp_path / "moved")
-    assert [r["score"] for r in after] == pytest.approx([r["score"] for r in before], abs=1e-6)
+    # rows hold 6 decimals: two runs' rounding may differ in the last one
+    assert [r["score"] for r in after] == pytest.approx([r["score"] for r in before], abs=2e-6)
 
 
 def test_one_model_typed_three_ways_is_one_model_in_the_output(towers, corpus, tmp_path,
