@@ -146,9 +146,10 @@ def test_ray_cluster_rows_equal_score_dir_and_survive_a_driver_kill(tmp_path):
                     "--batch-size", "2")
     at_kill = _kill_after_first_commit(cmd, out)
     assert 1 <= at_kill < 10
-    res = subprocess.run([*cmd, "--json"], check=True, timeout=600, capture_output=True,
-                         text=True)
+    res = subprocess.run([*cmd, "--json"], timeout=600, capture_output=True, text=True)
+    assert res.returncode == 0, f"the rerun failed ({res.returncode}):\n{res.stderr[-3000:]}"
     summary = json.loads(res.stdout)
-    assert summary["executor"] == "ray" and summary["finished_before"] == at_kill
+    assert summary["executor"] == "ray" and summary["finished_before"] == at_kill, (
+        summary, res.stderr[-3000:])
     assert summary["resources"]["cluster_cpus"] == 2
     _check_against(_rows(out), single, clips=20)
