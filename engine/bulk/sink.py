@@ -97,6 +97,8 @@ def _plain(value, column: str):
     (Ray's JSON and Arrow conversions turn a null in an object column into a float NaN)."""
     if hasattr(value, "item"):
         value = value.item()
+    if column == "generator":  # stages write a missing generator as "" (one Arrow type)
+        return value if isinstance(value, str) and value else None
     if column in _TEXT_COLUMNS:
         return value if isinstance(value, str) else None
     if value is None or value != value:  # NaN: no score (the row's error says why)

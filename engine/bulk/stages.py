@@ -128,7 +128,8 @@ class DecodeStage:
             frames.append(empty if clip is None else clip)
             vectors.append(np.zeros(0, np.float32) if vector is None else vector)
             errors.append(error or "")
-        return {**batch, "frames": _column(frames), "vector": _column(vectors),
+        return {**batch, "generator": _text_column(batch["generator"]),
+                "frames": _column(frames), "vector": _column(vectors),
                 "error": np.array(errors, dtype=object)}
 
     def one(self, video: str) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
@@ -232,6 +233,14 @@ class EncodeStage:
             return
 
 
+def _text_column(values) -> np.ndarray:
+    """A text column whose missing cells are "" (the sink writes them as null). A column left
+    with None or NaN cells is typed null or double by Arrow in a batch where every cell is
+    missing and string in the others, and Ray then fails to merge the blocks ("Field generator
+    has incompatible types: string vs double"), depending on how batches happen to fall."""
+    return np.array([v if isinstance(v, str) else "" for v in values], dtype=object)
+
+
 def _append_row(rows: dict, batch: dict, i: int, prompt: str, scores, model: str,
                 error: str | None) -> None:
     finite = scores is not None and bool(np.all(np.isfinite(scores)))
@@ -244,7 +253,7 @@ def _append_row(rows: dict, batch: dict, i: int, prompt: str, scores, model: str
     rows["key"].append(str(batch["key"][i]))
     rows["video"].append(str(batch["source"][i]))
     rows["prompt"].append(prompt)
-    rows["generator"].append(generator if isinstance(generator, str) else None)
+    rows["generator"].append(generator if isinstance(generator, str) else "")  # "": none
     rows["score"].append(values[0])
     for name, value in zip(CANONICAL_DIMENSIONS, values[1:], strict=True):
         rows[name].append(value)

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -153,3 +154,21 @@ def test_ray_cluster_rows_equal_score_dir_and_survive_a_driver_kill(tmp_path):
         summary, res.stderr[-3000:])
     assert summary["resources"]["cluster_cpus"] == 2
     _check_against(_rows(out), single, clips=20)
+
+
+def test_a_batch_with_no_generator_keeps_the_text_type_ray_merges_on():
+    """A partition whose videos have no generator (all None, or NaN after Ray's JSON read) must
+    still give a string column: a null or double one fails Ray's merge of blocks with the string
+    columns of other partitions (seen as 'Field generator has incompatible types: string vs
+    double', depending on how batches fell). The sink writes "" back as null."""
+    import pyarrow as pa
+
+    from cleverward.engine.bulk.sink import _plain
+    from cleverward.engine.bulk.stages import _text_column
+
+    missing = _text_column(np.array([None, float("nan")], dtype=object))
+    named = _text_column(np.array(["gen0", None], dtype=object))
+    assert pa.array(missing).type == pa.array(named).type == pa.string()
+    pa.concat_tables([pa.table({"generator": pa.array(missing)}),
+                      pa.table({"generator": pa.array(named)})])  # the merge that failed
+    assert [_plain(v, "generator") for v in named] == ["gen0", None]
