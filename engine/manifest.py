@@ -55,7 +55,7 @@ def is_url(video: str) -> bool:
 def partition_of(key: str, count: int) -> int:
     """The partition (0..count-1) of a video key: sha256, so every process and machine agrees
     (Python's hash() is salted per process)."""
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+    digest = hashlib.sha256(key.encode(errors="surrogatepass")).digest()  # str.encode: UTF-8
     return int.from_bytes(digest[:8], "big") % count
 
 

@@ -30,5 +30,5 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def shard_of(key: str, count: int) -> int:
-    """Which of `count` shards the video with this key is in (0 when count is 1)."""
-    return partition_of(key, count) if count > 1 else 0
+    """Which of `count` shards the video with this key is in (0 when count is 1: n % 1 == 0)."""
+    return partition_of(key, count)

@@ -355,6 +355,56 @@ def test_a_later_error_row_withdraws_an_earlier_score(root):
     assert (r.stale, r.superseded, r.untouched, r.reasons) == (0, [], 0, [])
 
 
+NEW = "runs/r1@" + "a" * 12  # this run's model: runs/r1 with its weights now
+OLD = "runs/r1@" + "b" * 12  # the same location with the weights it had before a retrain
+
+
+def test_rows_of_the_same_location_with_older_weights_are_withdrawn(root):
+    """runs/r1 was retrained in place, so rows under OLD are not this model's scores any more.
+    Rows, in file order:
+      c/p1 NEW, c/p2 OLD -- c.mp4 is not in this run's plan: untouched, whatever the model
+      a/p5 OLD None  -- an error row: nothing stands under OLD, skipped (and the loop goes on)
+      a/p0 OLD None, then a/p0 OLD 2.0 -- one key (video, prompt, model): the last value, a
+                        score, counts: withdrawn, p0 joins a's plan after the NEW prompts
+      a/p1 OLD 3.0   -- withdrawn; p1 is already in a's plan: not added twice
+      b/p1 OLD 4.0   -- withdrawn; b/p1 is proven fresh under NEW (last row below): not replanned
+      a/p2 runs/r2@... 5.0 -- another location: untouched
+      a/p3 plain 6.0 -- a name with no digest (an older tool's row): another model, untouched
+      a/p9 NEW 7.0, a/p8 NEW 8.0 -- unproven (the record has no p8/p9 for a): both stale,
+                        superseded, replanned
+      b/p1 NEW 9.0   -- proven: kept, leaves the plan
+    stale = 2 (superseded) + 3 (withdrawn) = 5; untouched = 2 (c.mp4) + 2 (p2, p3) + 3 counted
+    by the reader without parsing (read.passed) = 7."""
+    sig_a, sig_b = _sig(root / "a.mp4"), _sig(root / "b.mp4")
+    rec = _record({"a.mp4": {"sig": sig_a, "prompts": []},
+                   "b.mp4": {"sig": sig_b, "prompts": ["p1"]}}, model=NEW)
+    rows = [_row("c.mp4", "p1", 1.0, NEW), _row("c.mp4", "p2", 1.0, OLD),
+            _row("a.mp4", "p5", None, OLD),
+            _row("a.mp4", "p0", None, OLD), _row("a.mp4", "p0", 2.0, OLD),
+            _row("a.mp4", "p1", 3.0, OLD), _row("b.mp4", "p1", 4.0, OLD),
+            _row("a.mp4", "p2", 5.0, "runs/r2@" + "c" * 12), _row("a.mp4", "p3", 6.0, "plain"),
+            _row("a.mp4", "p9", 7.0, NEW), _row("a.mp4", "p8", 8.0, NEW),
+            _row("b.mp4", "p1", 9.0, NEW)]
+    plan = {"a.mp4": ["p1"], "b.mp4": ["p1"]}
+    r = resume(NEW, plan, root, ID, ReadResult(rows=iter(rows), passed=3), rec, None)
+    assert plan == {"a.mp4": ["p1", "p9", "p8", "p0"]}
+    assert r.kept == [("b.mp4", "p1", 9.0)]
+    assert r.superseded == [("a.mp4", "p9"), ("a.mp4", "p8")]
+    assert r.withdrawn == [("a.mp4", "p0", OLD), ("a.mp4", "p1", OLD), ("b.mp4", "p1", OLD)]
+    assert (r.stale, r.untouched) == (5, 7)
+    assert r.reasons == ["5 earlier row(s) scored again: their video file changed or the model "
+                         "identity differs"]
+
+
+def test_without_a_digest_in_its_name_a_model_withdraws_nothing(root):
+    """A model named without a digest ('m') has no location: a row of 'm@bbbbbbbbbbbb' is
+    another model's (untouched), never withdrawn, and a.mp4's plan is as it was."""
+    plan = {"a.mp4": ["p1"]}
+    rows = [_row("a.mp4", "p1", 1.0, "m@" + "b" * 12)]
+    r = resume("m", plan, root, ID, ReadResult(rows=rows), None, None)
+    assert (r.withdrawn, r.untouched, r.stale, plan) == ([], 1, 0, {"a.mp4": ["p1"]})
+
+
 def test_root_may_be_a_function_from_video_to_path(root, tmp_path):
     """A manifest run locates videos by a function: the signature is taken where it says."""
     sig = _sig(root / "a.mp4")

@@ -129,3 +129,14 @@ def test_parse_shard(text, expected):
 def test_parse_shard_errors_say_what_was_expected(text, message):
     with pytest.raises(ValueError, match=f"^shard: {message}.*{text!r}"):
         parse_shard(text)
+
+
+def test_a_key_that_is_not_utf8_has_a_shard():
+    """A file name that is not UTF-8 reaches Python as lone surrogates (os.fsdecode: byte 0xff
+    -> '\\udcff'); its key is hashed through surrogatepass, which writes U+DCFF as the three
+    bytes ED B3 BF (its UTF-8 form, 1101 1100 1111 1111 -> 1110_1101 10_110011 10_111111), so
+    it gets the shard of that byte string instead of an encoding error."""
+    key = "gen0/bad\udcff.mp4"
+    raw = b"gen0/bad\xed\xb3\xbf.mp4"
+    for n in (2, 7, 16):
+        assert shard_of(key, n) == int.from_bytes(hashlib.sha256(raw).digest()[:8], "big") % n

@@ -19,8 +19,6 @@ _ONE_RANGE = ("equivalent for the adapters there are: merging differs only when 
 _EPS = "torch.nn.functional.normalize's default eps is 1e-12: dropping the argument changes nothing"
 _CPU_ONLY = ("device=None puts tau on the default device, which is where the rewards are on a "
              "machine without a GPU; observable only with CUDA (a gpu-marked test could)")
-_AT_EOF = ("for a file of at most 64 KiB the head read already reached the end, so reading "
-           "the tail gives b'' either way")
 _MET = "cleverward.train.metrics."
 _RR = "cleverward.engine.run_record."
 _CODEC_CASE = "Python's codec names are case-insensitive: 'UTF-8' is 'utf-8'"
@@ -28,6 +26,9 @@ _LOCALE = ("encoding=None is the locale's encoding, UTF-8 on this machine (C.UTF
            "other locales, C and POSIX, are coerced to UTF-8 by Python, PEP 538), so no test "
            "here can tell; under a Latin-1 locale a non-ASCII prompt would be misread, so the "
            "explicit utf-8 stays")
+_TOP_FIRST = ("the initial record is never read: both layouts yield the 'top' item first "
+              "(_stream refuses a file without it, record_items yields it before any model), "
+              "and that item replaces the initial value")
 _NAN = "float() parses 'nan' case-insensitively: float('NAN') is nan"
 _NEG = ("numpy 2 treats any negative size in reshape as the one unknown dimension: "
         "reshape(-2) is reshape(-1)")
@@ -44,17 +45,15 @@ EQUIVALENT: dict[str, str] = {
     _RR + "x_save_run_record__mutmut_8": _LOCALE + " (utf-8 is write_text's default only in "
     "UTF-8 mode)",
     _RR + "x_save_run_record__mutmut_17": _CODEC_CASE,
+    _RR + "x_save_run_record__mutmut_27": "record_items only tests check for truth: None is "
+    "falsy, as False",
+    **{_RR + f"x_read_run_record_for__mutmut_{n}": _TOP_FIRST for n in (3, 4, 5)},
     _RR + "x_save_run_record__mutmut_11": "json.dumps only tests ensure_ascii for truth: None "
     "is falsy, as False",
-    _SHARD + "x_content_probe__mutmut_15": "at size == 128 KiB the seek goes to offset 64 KiB, "
-    "where the head read already left the file position: no change",
-    _SHARD + "x_content_probe__mutmut_22": _AT_EOF,
-    _SHARD + "x_content_probe__mutmut_24": _AT_EOF,
-    _SHARD + "x_content_probe__mutmut_23": "read(None) reads to the end; after the seek (or "
-    "for a file of 64-128 KiB) at most 64 KiB are left, so it reads the same bytes",
+    "cleverward.engine.manifest.x_partition_of__mutmut_10": "int.from_bytes's byteorder "
+    "defaults to 'big' (Python 3.11+)",
     _SHARD + "x_parse_shard__mutmut_3": "partition vs rpartition differ only with two or more "
     "'/', and then one side holds a '/' and int() rejects it either way",
-    _SHARD + "x_shard_of__mutmut_11": "int.from_bytes's byteorder defaults to 'big' (Python 3.11+)",
     _EC + "x__hash_file__mutmut_12": _BLOCK + " (read(None) reads it all at once)",
     _EC + "x__hash_file__mutmut_14": _BLOCK,
     _EC + "x__hash_file__mutmut_15": _BLOCK,

@@ -35,6 +35,8 @@ _CACHE_KEYS = ("text_key", "_hash_file", "content_digest", "file_signature", "fo
 
 TARGETS: tuple[Target, ...] = (
     Target("engine/sharding.py", ("tests/engine/test_sharding.py",)),
+    # the key hash that shards and bulk partitions share (the rest of the file reads manifests)
+    Target("engine/manifest.py", ("tests/engine/test_sharding.py",), ("partition_of",)),
     Target("engine/decode/sampling.py", (_UNIFORM, _UNIFORM + "_long_clip_spans_the_clip",
                                          _UNIFORM + "_rejects_empty",
                                          "tests/engine/test_sampling.py")),
