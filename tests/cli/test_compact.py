@@ -4,25 +4,19 @@ run still resumes every pair."""
 
 import json
 import os
-import shutil
 
 import pytest
 
 from cleverward.engine.output import WITHDRAWN, RowWriter, make_row, read_output, read_rows
 from tests.cli.run import run_cli
+from tests.clips import write_prompts
 
 PROMPTS = ["a white square moving right", "a green gradient"]
 
 
 @pytest.fixture()
-def folder(tmp_path, clips_dir):
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    shutil.copy(clips_dir / "h264_long.mp4", videos / "a.mp4")
-    shutil.copy(clips_dir / "vp9.webm", videos / "b.webm")
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS))
-    return videos, prompts
+def folder(tmp_path, two_clips):
+    return two_clips, write_prompts(tmp_path / "p.jsonl", PROMPTS)
 
 
 def score(videos, prompts, out, summary):

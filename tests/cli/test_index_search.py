@@ -10,22 +10,18 @@ import shutil
 import pytest
 
 from tests.cli.run import run_cli as _run
+from tests.clips import write_prompts
 
 PROMPT_1 = "a white square moving right"
 PROMPTS_2 = ["a green and blue gradient", "a bright square sliding across the frame"]
 
 
 @pytest.fixture()
-def corpus(tmp_path, clips_dir):
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    shutil.copy(clips_dir / "h264_long.mp4", videos / "a.mp4")
-    shutil.copy(clips_dir / "vp9.webm", videos / "b.webm")
-    shutil.copy(clips_dir / "h264_short.mp4", videos / "c.mp4")
-    (tmp_path / "p1.jsonl").write_text(json.dumps({"prompt": PROMPT_1}) + "\n")
-    (tmp_path / "p2.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n"
-                                               for p in PROMPTS_2))
-    return videos
+def corpus(tmp_path, two_clips, clips_dir):
+    shutil.copy(clips_dir / "h264_short.mp4", two_clips / "c.mp4")
+    write_prompts(tmp_path / "p1.jsonl", [PROMPT_1])
+    write_prompts(tmp_path / "p2.jsonl", PROMPTS_2)
+    return two_clips
 
 
 def _score_dir(tmp_path, videos, prompts, name):

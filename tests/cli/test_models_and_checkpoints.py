@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from tests.cli.run import run_cli
+from tests.clips import write_prompts
 from tests.engine.test_hf_encoders import SIZE, save_clip, save_siglip, save_xclip
 
 PROMPTS = ["a red cat", "a dog running on the beach"]
@@ -38,14 +39,8 @@ def towers(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture()
-def corpus(tmp_path, clips_dir):
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    shutil.copy(clips_dir / "h264_long.mp4", videos / "a.mp4")
-    shutil.copy(clips_dir / "vp9.webm", videos / "b.webm")
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS))
-    return videos, prompts
+def corpus(tmp_path, two_clips):
+    return two_clips, write_prompts(tmp_path / "p.jsonl", PROMPTS)
 
 
 def _rows(path: Path) -> list[dict]:

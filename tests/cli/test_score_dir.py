@@ -9,11 +9,8 @@ from tests.cli.run import run_cli as _run
 
 
 @pytest.fixture()
-def corpus(tmp_path, clips_dir):
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    shutil.copy(clips_dir / "h264_long.mp4", videos / "a.mp4")
-    shutil.copy(clips_dir / "vp9.webm", videos / "b.webm")
+def corpus(tmp_path, two_clips):
+    videos = two_clips
     (videos / "corrupt.mp4").write_bytes(b"\x00\x01garbage" * 50)
     (videos / "notes.txt").write_text("not a video; passed over")
     prompts = tmp_path / "p.jsonl"
