@@ -54,9 +54,9 @@ EQUIVALENT: dict[str, str] = {
     "defaults to 'big' (Python 3.11+)",
     _SHARD + "x_parse_shard__mutmut_3": "partition vs rpartition differ only with two or more "
     "'/', and then one side holds a '/' and int() rejects it either way",
-    _EC + "x__hash_file__mutmut_12": _BLOCK + " (read(None) reads it all at once)",
-    _EC + "x__hash_file__mutmut_14": _BLOCK,
-    _EC + "x__hash_file__mutmut_15": _BLOCK,
+    _EC + "x__hash_file__mutmut_7": _BLOCK + " (read(None) reads it all at once)",
+    _EC + "x__hash_file__mutmut_9": _BLOCK,
+    _EC + "x__hash_file__mutmut_10": _BLOCK,
     _EC + "x_text_key__mutmut_4": "Python's codec names are case-insensitive: 'UTF-8' is 'utf-8'",
     _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_7": _SQL,
     _EC + "xǁEmbeddingCacheǁ_memo_key__mutmut_8": _SQL,
