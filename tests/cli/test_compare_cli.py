@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.cli.run import run_cli
 
 
@@ -106,3 +108,28 @@ def test_compare_reads_the_generator_column_of_bulk_output(tmp_path):
     (tmp_path / "empty").mkdir()
     r = run_cli("compare", tmp_path / "empty")
     assert r.exit_code == 2 and "no part-*.parquet" in r.output
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_compare_json_is_strict_when_a_metric_has_only_ties(tmp_path):
+    """--ties drop on a metric where every prompt is a tie: no game is left, so that metric's
+    ratings are undefined: null in the JSON (never a bare NaN, which is not JSON), '-' in the
+    table, and no numpy warning on the way."""
+    lines = [{"video": f"{g}/{p}.mp4", "prompt": f"prompt {p}", "score": s,
+              "dimensions": {"textual_alignment": 1.0}, "model": "m", "error": None}
+             for g, scores in {"a": [0.9, 0.8], "b": [0.1, 0.2]}.items()
+             for p, s in enumerate(scores)]
+    f = tmp_path / "s.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    r = run_cli("compare", f, "--json", "--ties", "drop", "--bootstrap", "20")
+    assert r.exit_code == 0, r.output
+
+    def no_constant(name):
+        raise AssertionError(f"{name} in the JSON")
+    out = json.loads(r.stdout, parse_constant=no_constant)
+    bt = out["bradley_terry"]["textual_alignment"]
+    assert [x["value"] for x in bt] == [None, None]
+    assert [x["value"] > 0 for x in out["bradley_terry"]["overall"]] == [True, False]
+    r = run_cli("compare", f, "--ties", "drop", "--bootstrap", "20")
+    assert r.exit_code == 0, r.output
+    assert "nan" not in r.stdout.lower()
