@@ -95,6 +95,7 @@ class Corpus:
     locate: Callable[[str], Path]
     key: Callable[[str], str]
     missing: dict[str, str] = field(default_factory=dict)  # video -> "prompts.jsonl:N: ..."
+    generators: dict[str, str] = field(default_factory=dict)  # video -> the manifest's generator
 
     def shard(self, k: int, n: int) -> None:
         """Keep only the videos of shard k of n (by key: no file is opened)."""
@@ -119,6 +120,7 @@ def manifest_corpus(manifest: str | Path) -> Corpus:
     plan: dict[str, list[str]] = defaultdict(list)
     where: dict[str, Path] = {}
     keys: dict[str, str] = {}
+    generators: dict[str, str] = {}
     for row in read_manifest(manifest):
         if is_url(row.video):
             raise ManifestError(f"{manifest}:{row.line}: {row.source!r} is a URL; score-dir "
@@ -128,7 +130,10 @@ def manifest_corpus(manifest: str | Path) -> Corpus:
             raise ManifestError(f"{manifest}:{row.line}: video {row.source!r} has id "
                                 f"{row.key!r} here and {known!r} on an earlier line")
         where[row.source] = Path(row.video)
+        if row.generator:  # a video listed with two generators keeps the first (as bulk)
+            generators.setdefault(row.source, row.generator)
         if row.prompt not in plan[row.source]:
             plan[row.source].append(row.prompt)
     listing = Listing(sorted(plan))
-    return Corpus(dict(plan), listing, where.__getitem__, keys.__getitem__)
+    return Corpus(dict(plan), listing, where.__getitem__, keys.__getitem__,
+                  generators=generators)
