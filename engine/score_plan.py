@@ -109,8 +109,10 @@ def folder_corpus(videos_dir: str | Path, prompts_file: str | Path) -> Corpus:
     # every prompts error before any decoding; a line naming a missing video is an error row
     entries = parse_prompts(prompts_file, root, missing_ok=True)
     missing = {e.video: e.missing for e in reversed(entries) if e.missing}  # first line wins
+    generators = {e.video: e.generator for e in reversed(entries) if e.generator}
     listing = list_folder(root)
-    return Corpus(plan_pairs(entries, listing.videos), listing, root.__truediv__, str, missing)
+    return Corpus(plan_pairs(entries, listing.videos), listing, root.__truediv__, str, missing,
+                  generators)
 
 
 def manifest_corpus(manifest: str | Path) -> Corpus:
