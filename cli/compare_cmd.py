@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -50,12 +51,17 @@ def compare_command(
     except (CompareInputError, ValueError) as exc:
         fail(config_error(exc, config=CompareConfig))
     if as_json:
-        typer.echo(json.dumps(result, indent=1))
+        from cleverward.train.evaluate import json_ready
+
+        # an undefined figure (a metric whose every game was a dropped tie) is null, not NaN
+        typer.echo(json.dumps(json_ready(result), indent=1, allow_nan=False))
     else:
         print_tables(result)
 
 
 def _ci(r: dict, digits: int, sign: str = "+") -> str:
+    if not math.isfinite(r["value"]):
+        return "-"  # undefined: no game was played on this metric
     return (f"{r['value']:{sign}.{digits}f} [{r['ci_low']:{sign}.{digits}f}, "
             f"{r['ci_high']:{sign}.{digits}f}]")
 

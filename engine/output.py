@@ -25,6 +25,8 @@ from pathlib import Path
 from cleverward.engine.dimensions import CANONICAL_DIMENSIONS
 
 CSV_COLUMNS = ["video", "prompt", "score", *CANONICAL_DIMENSIONS, "model", "error"]
+# bulk's output also holds the manifest's generator (null when it gave none); readers keep it
+GENERATOR = "generator"
 # The error of a row that withdraws an earlier score (its video or its model changed since): a
 # tombstone. Resume sees it (the pair is not done); readers return no row for a pair it ends.
 WITHDRAWN = ("earlier score withdrawn: the video file or the model changed since it was "
@@ -113,9 +115,13 @@ def _unflatten(flat: dict) -> dict:
 
     dims = {d: num(flat.get(d)) for d in CANONICAL_DIMENSIONS}
     score = num(flat.get("score"))
-    return {"video": flat.get("video"), "prompt": flat.get("prompt"), "score": score,
-            "dimensions": dims if score is not None else None,
-            "model": flat.get("model"), "error": flat.get("error") or None}
+    row = {"video": flat.get("video"), "prompt": flat.get("prompt"), "score": score,
+           "dimensions": dims if score is not None else None,
+           "model": flat.get("model"), "error": flat.get("error") or None}
+    generator = flat.get(GENERATOR)  # bulk's column (the manifest's); "" or absent: none
+    if isinstance(generator, str) and generator:
+        row[GENERATOR] = generator
+    return row
 
 
 @dataclass
@@ -343,8 +349,8 @@ def _read_parquet(path: Path, result: ReadResult, wanted: frozenset[str] | None)
     trusted = False
     value_set = None if wanted is None else pa.array(sorted(wanted), pa.string())
     try:
-        for batch in handle.iter_batches(batch_size=PARQUET_BATCH,
-                                         columns=[c for c in CSV_COLUMNS if c in names]):
+        read = [c for c in (*CSV_COLUMNS, GENERATOR) if c in names]
+        for batch in handle.iter_batches(batch_size=PARQUET_BATCH, columns=read):
             size = batch.num_rows
             positions = range(i + 1, i + 1 + size)  # row numbers, from 1
             if trusted:  # only the rows of the wanted videos are converted and checked (a
@@ -354,8 +360,9 @@ def _read_parquet(path: Path, result: ReadResult, wanted: frozenset[str] | None)
                 positions = [i + 1 + k for k in keep.to_pylist()]
                 batch = batch.take(keep)
             for position, record in zip(positions, batch.to_pylist(), strict=True):
-                record = {k: record.get(k) for k in CSV_COLUMNS}
-                record.update({k: "" for k in ("score", *CANONICAL_DIMENSIONS, "error")
+                record = {k: record.get(k) for k in (*CSV_COLUMNS, GENERATOR)}
+                record.update({k: "" for k in ("score", *CANONICAL_DIMENSIONS, "error",
+                                               GENERATOR)
                                if record[k] is None})  # nulls are allowed there
                 where = f"{path}: row {position}"
                 row = _check_record(result, where, record)

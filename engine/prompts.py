@@ -2,15 +2,17 @@
 
     {"video": "a.mp4", "prompt": "..."}   scores that pair (video relative to the scored folder)
     {"prompt": "..."}                     scores the prompt against every video in the folder
+    {"video": "a.mp4", "prompt": "...", "generator": "model-x"}   which model made the video
+                                          (optional; carried into JSONL rows, for compare)
 
 Every problem is reported with file name and line number, all at once, before any decoding.
 Blank lines and lines starting with `#` are skipped. The file is UTF-8 (a BOM is fine). A `video`
 is normalised to its posix path relative to the folder ("./a.mp4" is "a.mp4"); one outside the
-folder (`../../etc/passwd`, an absolute path elsewhere) is an error. Keys other than "video" and
-"prompt" are errors, with the key they most likely meant ("Video" -> "video"): a misspelt key
-silently ignored would score the prompt against every video. A line nested too deeply for the
-JSON parser and a string holding a lone surrogate ("\\ud800", not writable as UTF-8) are errors
-of their line.
+folder (`../../etc/passwd`, an absolute path elsewhere) is an error. Keys other than "video",
+"prompt" and "generator" are errors, with the key they most likely meant ("Video" -> "video"):
+a misspelt key silently ignored would score the prompt against every video. A line nested too
+deeply for the JSON parser and a string holding a lone surrogate ("\\ud800", not writable as
+UTF-8) are errors of their line.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class PromptEntry:
     video: str | None  # relative to the scored folder; None = every video
     line: int
     missing: str | None = None  # `file:line: ...` when the named video is not there (missing_ok)
+    generator: str | None = None  # which model made `video` (needs a video)
 
 
 class PromptsError(ValueError):
@@ -37,7 +40,7 @@ class PromptsError(ValueError):
         self.problems = problems
 
 
-KEYS = ("video", "prompt")
+KEYS = ("video", "prompt", "generator")
 
 
 def _unknown_key(obj: dict, where: str) -> str | None:
@@ -77,7 +80,13 @@ def _check_line(obj, where: str, videos_dir: Path | None,
         return None, f"{where}: missing \"prompt\""
     if not isinstance(prompt, str) or not prompt.strip():
         return None, f"{where}: \"prompt\" must be a non-empty string"
-    video = obj.get("video")
+    video, generator = obj.get("video"), obj.get("generator")
+    if generator is not None:
+        if not isinstance(generator, str) or not generator.strip():
+            return None, f"{where}: \"generator\" must be a non-empty string"
+        if video is None:
+            return None, f"{where}: \"generator\" needs a \"video\" (the clip it made)"
+        generator = generator.strip()
     if video is not None:
         if not isinstance(video, str) or not video.strip():
             return None, f"{where}: \"video\" must be a non-empty string"
@@ -89,9 +98,10 @@ def _check_line(obj, where: str, videos_dir: Path | None,
                 missing = f"{where}: video {video!r} does not exist in {videos_dir}"
                 if not missing_ok:
                     return None, missing
-                return PromptEntry(prompt=prompt, video=rel, line=0, missing=missing), None
+                return PromptEntry(prompt=prompt, video=rel, line=0, missing=missing,
+                                   generator=generator), None
             video = rel
-    return PromptEntry(prompt=prompt, video=video, line=0), None
+    return PromptEntry(prompt=prompt, video=video, line=0, generator=generator), None
 
 
 def normalise_video(video: str, videos_dir: str | Path) -> str | None:
@@ -138,7 +148,8 @@ def parse_prompts(path: str | Path, videos_dir: str | Path | None = None,
         if problem:
             problems.append(problem)
         else:
-            entries.append(PromptEntry(entry.prompt, entry.video, lineno, entry.missing))
+            entries.append(PromptEntry(entry.prompt, entry.video, lineno, entry.missing,
+                                       entry.generator))
     if problems:
         raise PromptsError(problems)
     if not entries:

@@ -95,6 +95,7 @@ class Corpus:
     locate: Callable[[str], Path]
     key: Callable[[str], str]
     missing: dict[str, str] = field(default_factory=dict)  # video -> "prompts.jsonl:N: ..."
+    generators: dict[str, str] = field(default_factory=dict)  # video -> the manifest's generator
 
     def shard(self, k: int, n: int) -> None:
         """Keep only the videos of shard k of n (by key: no file is opened)."""
@@ -108,8 +109,10 @@ def folder_corpus(videos_dir: str | Path, prompts_file: str | Path) -> Corpus:
     # every prompts error before any decoding; a line naming a missing video is an error row
     entries = parse_prompts(prompts_file, root, missing_ok=True)
     missing = {e.video: e.missing for e in reversed(entries) if e.missing}  # first line wins
+    generators = {e.video: e.generator for e in reversed(entries) if e.generator}
     listing = list_folder(root)
-    return Corpus(plan_pairs(entries, listing.videos), listing, root.__truediv__, str, missing)
+    return Corpus(plan_pairs(entries, listing.videos), listing, root.__truediv__, str, missing,
+                  generators)
 
 
 def manifest_corpus(manifest: str | Path) -> Corpus:
@@ -119,6 +122,7 @@ def manifest_corpus(manifest: str | Path) -> Corpus:
     plan: dict[str, list[str]] = defaultdict(list)
     where: dict[str, Path] = {}
     keys: dict[str, str] = {}
+    generators: dict[str, str] = {}
     for row in read_manifest(manifest):
         if is_url(row.video):
             raise ManifestError(f"{manifest}:{row.line}: {row.source!r} is a URL; score-dir "
@@ -128,7 +132,10 @@ def manifest_corpus(manifest: str | Path) -> Corpus:
             raise ManifestError(f"{manifest}:{row.line}: video {row.source!r} has id "
                                 f"{row.key!r} here and {known!r} on an earlier line")
         where[row.source] = Path(row.video)
+        if row.generator:  # a video listed with two generators keeps the first (as bulk)
+            generators.setdefault(row.source, row.generator)
         if row.prompt not in plan[row.source]:
             plan[row.source].append(row.prompt)
     listing = Listing(sorted(plan))
-    return Corpus(dict(plan), listing, where.__getitem__, keys.__getitem__)
+    return Corpus(dict(plan), listing, where.__getitem__, keys.__getitem__,
+                  generators=generators)

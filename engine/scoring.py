@@ -100,13 +100,21 @@ def _embed_prompts(model, prompts: list[str], cache) -> dict[str, np.ndarray]:
 class _Scorer:
     """Holds what one run needs to turn video embeddings into rows."""
 
-    def __init__(self, model, text_table, plan, writer, summary, model_name) -> None:
+    def __init__(self, model, text_table, plan, writer, summary, model_name,
+                 generators=None) -> None:
         self.model, self.text, self.plan = model, text_table, plan
         self.writer, self.summary, self.model_name = writer, summary, model_name
+        self.generators = generators or {}  # video -> the manifest's generator column
+
+    def _row(self, video: str, prompt: str, scores, error: str | None = None) -> dict:
+        row = make_row(video, prompt, scores, self.model_name, error)
+        if video in self.generators:  # JSONL keeps it; CSV / Parquet rows have fixed columns
+            row["generator"] = self.generators[video]
+        return row
 
     def fail(self, video: str, error: str) -> None:
         for prompt in self.plan[video]:
-            self.writer.write(make_row(video, prompt, None, self.model_name, error))
+            self.writer.write(self._row(video, prompt, None, error))
             self.summary.failed += 1
 
     def score_batch(self, videos: list[str], vectors) -> None:
@@ -117,7 +125,7 @@ class _Scorer:
         scores = self.model.score(vectors, text)  # (B, U, K)
         for b, video in enumerate(videos):
             for prompt in self.plan[video]:
-                row = make_row(video, prompt, scores[b, index[prompt]], self.model_name)
+                row = self._row(video, prompt, scores[b, index[prompt]])
                 self.writer.write(row)
                 if row["score"] is None:  # NaN / Inf from the head: an error row
                     self.summary.failed += 1
@@ -149,6 +157,9 @@ def score_directory(
         identity = model_identity(model, decode_cfg)
         resumed = _resume(cfg, target, plan, locate, model_name, identity)
         summary = _start_summary(corpus.listing, resumed, cfg.top)
+        if corpus.generators and cfg.format != "jsonl":
+            summary.warn(f"the manifest's generator column is not in {cfg.format} rows (fixed "
+                         "columns): write JSONL, or use `cleverward bulk`, to keep it")
         mark = time.perf_counter()
         summary.timings["plan"] = mark - start
         text_table = _embed_prompts(model, sorted({p for ps in plan.values() for p in ps}), cache)
@@ -156,7 +167,7 @@ def score_directory(
         report_total(progress, len(plan))
         _write_rows(cfg, target, resumed, model_name, stream, lambda writer: _score_plan(
             cfg, model, cache, locate, plan, text_table, decode_cfg, writer, summary, progress,
-            model_name, corpus.missing), provenance(asdict(cfg), identity))
+            model_name, corpus.missing, corpus.generators), provenance(asdict(cfg), identity))
     for warning in getattr(cache, "warnings", ()):
         summary.warn(warning)
     summary.seconds = time.perf_counter() - start
@@ -220,9 +231,9 @@ def _write_rows(cfg, target, resumed: Resumed, model_name: str, stream, score,
 
 
 def _score_plan(cfg, model, cache, locate, plan, text_table, decode_cfg, writer, summary,
-                progress, model_name, missing=None) -> None:
+                progress, model_name, missing=None, generators=None) -> None:
     mark = time.perf_counter()
-    scorer = _Scorer(model, text_table, plan, writer, summary, model_name)
+    scorer = _Scorer(model, text_table, plan, writer, summary, model_name, generators)
     pending_v, pending_e, to_decode = [], [], []
     for video in plan:
         problem = (missing or {}).get(video) or source_problem(locate(video))

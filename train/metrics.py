@@ -18,6 +18,8 @@ With pairs-file rows, A is `chosen`, so a row's label is 0 if it is a tie, else 
   epsilon = 0 (only exact zeros tie; when no |diff| is 0 this is the "model never ties"
   state, and it is never worse than epsilon < 0, which would also count exact zeros as
   decided, and so wrong) and each distinct |diff|; every pair sharing a |diff| ties together.
+  |diff| values within 1e-9 of the largest |diff| of each other count as one (float rounding
+  makes equal differences of grid scores unequal: 0.7 - 0.4 < 0.5 - 0.2 in binary).
   The smallest maximising epsilon is reported. For held-out numbers, calibrate epsilon on a
   validation split and pass it in.
 - `spearman` (SRCC), `pearson` (PLCC, no logistic fitting), `kendall` (KRCC, tau-b) between
@@ -105,11 +107,17 @@ def right_counts_by_tie_prefix(h: np.ndarray, m: np.ndarray) -> tuple[np.ndarray
     return a, ties_in + right_out
 
 
+EQUAL_DIFF_RTOL = 1e-9  # |diff| values closer than this x the largest |diff| are equal
+
+
 def _calibrated(h: np.ndarray, m: np.ndarray) -> tuple[float, float]:
     """max of acc_eq over epsilon in {0} U {|m_i|}, O(N log N)."""
     a, right = right_counts_by_tie_prefix(h, m)
-    ends = np.r_[a[1:] != a[:-1], True]  # the last pair of each distinct |m| (a is sorted)
-    eps = a[ends] if a[0] == 0 else np.r_[0.0, a[ends]]  # (K,) ascending candidates
+    # equal |diff| groups: scores on a decimal grid differ by float rounding (0.7 - 0.4 is
+    # 0.29999999999999993, 0.5 - 0.2 is 0.3), and an epsilon between them would split a group
+    tol = EQUAL_DIFF_RTOL * a[-1]
+    ends = np.r_[a[1:] - a[:-1] > tol, True]  # the last pair of each group (a is sorted)
+    eps = a[ends] if a[0] <= tol else np.r_[0.0, a[ends]]  # (K,) ascending candidates
     k = np.searchsorted(a, eps, side="right")  # pairs with |m| <= eps: a whole group
     acc = right[k] / len(a)
     best = int(np.argmax(acc))  # the first maximum: the smallest such epsilon

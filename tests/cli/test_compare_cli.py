@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.cli.run import run_cli
 
 
@@ -65,3 +67,69 @@ def test_compare_errors_name_file_and_line(tmp_path):
     assert r.exit_code == 2 and "'coin' is not one of half, drop, loss" in r.output
     r = run_cli("compare", ok, "--model", "other")
     assert r.exit_code == 2 and "no rows of model 'other'" in r.output
+
+
+def _bulk_part(path, table: dict[str, list[float]], generator_column=True):
+    """A Parquet file laid out as `bulk` writes OUT/part-K.parquet: flat video paths, the
+    generator in its own column (null when the manifest gave none)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cleverward.engine.dimensions import CANONICAL_DIMENSIONS
+
+    recs = [{"key": f"/c/{g}{p}.mp4", "video": f"clips/{g}{p}.mp4", "prompt": f"prompt {p}",
+             "generator": g if generator_column else None, "score": s,
+             **{d: s for d in CANONICAL_DIMENSIONS}, "model": "m", "error": None}
+            for g, scores in table.items() for p, s in enumerate(scores)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(recs), path)
+    return path
+
+
+def test_compare_reads_the_generator_column_of_bulk_output(tmp_path):
+    """The manifest's generator column reaches compare through bulk's Parquet (a part file,
+    or the OUT folder itself): the clips sit in one folder, so only the column tells. a beats
+    b on prompts 0 and 1, loses 2 -> 2 / 3. A null generator falls back to the folder."""
+    out = tmp_path / "bulk_out"
+    _bulk_part(out / "part-00000.parquet", {"a": [0.9, 0.8, 0.1]})
+    _bulk_part(out / "part-00001.parquet", {"b": [0.2, 0.3, 0.5]})
+    (out / "_plan").mkdir()
+    for given in (out, out / "part-00000.parquet"):
+        args = (given, out / "part-00001.parquet") if given != out else (given,)
+        r = run_cli("compare", *args, "--json", "--bootstrap", "20")
+        assert r.exit_code == 0, r.output
+        res = json.loads(r.stdout)
+        assert res["generators"] == ["a", "b"]
+        ab = {(w["a"], w["b"], w["metric"]): w for w in res["win_rates"]}["a", "b", "overall"]
+        assert (ab["wins"], ab["losses"], ab["rate"]) == (2, 1, 2 / 3)
+    flat = _bulk_part(tmp_path / "nogen.parquet", {"a": [0.9]}, generator_column=False)
+    r = run_cli("compare", flat)
+    assert r.exit_code == 2 and "rows of only one generator (clips)" in r.output
+    (tmp_path / "empty").mkdir()
+    r = run_cli("compare", tmp_path / "empty")
+    assert r.exit_code == 2 and "no part-*.parquet" in r.output
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_compare_json_is_strict_when_a_metric_has_only_ties(tmp_path):
+    """--ties drop on a metric where every prompt is a tie: no game is left, so that metric's
+    ratings are undefined: null in the JSON (never a bare NaN, which is not JSON), '-' in the
+    table, and no numpy warning on the way."""
+    lines = [{"video": f"{g}/{p}.mp4", "prompt": f"prompt {p}", "score": s,
+              "dimensions": {"textual_alignment": 1.0}, "model": "m", "error": None}
+             for g, scores in {"a": [0.9, 0.8], "b": [0.1, 0.2]}.items()
+             for p, s in enumerate(scores)]
+    f = tmp_path / "s.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    r = run_cli("compare", f, "--json", "--ties", "drop", "--bootstrap", "20")
+    assert r.exit_code == 0, r.output
+
+    def no_constant(name):
+        raise AssertionError(f"{name} in the JSON")
+    out = json.loads(r.stdout, parse_constant=no_constant)
+    bt = out["bradley_terry"]["textual_alignment"]
+    assert [x["value"] for x in bt] == [None, None]
+    assert [x["value"] > 0 for x in out["bradley_terry"]["overall"]] == [True, False]
+    r = run_cli("compare", f, "--ties", "drop", "--bootstrap", "20")
+    assert r.exit_code == 0, r.output
+    assert "nan" not in r.stdout.lower()

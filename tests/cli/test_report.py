@@ -111,3 +111,16 @@ def test_report_shows_keyframe_progress_and_prints_its_summary_on_stdout(corpus,
     total = lines[-1].split()[1].split("/")[1]
     assert lines[-1].startswith(f"keyframes: {total}/{total} videos, ") and " ETA " in lines[-1]
     assert f"-> {tmp_path / 'r.html'}" in res.stdout
+
+
+def test_report_shows_a_dash_for_a_rating_no_game_defines(corpus, tmp_path):
+    """Every clip of a prompt matches it (textual_alignment 1.0 throughout): with --ties drop
+    that metric has no game, its ratings are undefined: '-' in the ratings table, never nan."""
+    out = tmp_path / "r.html"
+    r = _report(corpus, out, "--ties", "drop")
+    assert r.exit_code == 0, r.output
+    html = out.read_text(encoding="utf-8")
+    row = re.search(r"<td class=t>alignment</td>(.*?)</tr>", html).group(1)
+    assert row == "<td>(1) -</td>" * 3
+    text = re.sub(r"data:[^\"' )]+", "", html)  # base64 may spell anything
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)

@@ -170,3 +170,48 @@ def test_resume_with_another_prompt_keeps_the_earlier_rows(tmp_path, corpus, fmt
     assert (s["scored"], s["untouched"], s["rescored"]) == (3, 3, 0)
     if fmt == "csv":
         assert out.read_bytes().startswith(before) and out.read_text().count("video,prompt") == 1
+
+
+def test_manifest_generator_column_reaches_the_rows_and_compare(tmp_path, corpus):
+    """A flat folder whose manifest names each clip's generator: score-dir's JSONL rows carry
+    it (a failed clip's error row too; a row without one gets no key), so compare tells the
+    generators apart with no sub-folders."""
+    videos, _ = corpus
+    records = [{"video": "a.mp4", "prompt": "p1", "generator": "g1"},
+               {"video": "c.mp4", "prompt": "p1", "generator": "g2"},
+               {"video": "broken.mp4", "prompt": "p1", "generator": "g2"},
+               {"video": "sub/b.webm", "prompt": "p1"}]
+    manifest = videos / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "s.jsonl"
+    _ok("score-dir", "--manifest", manifest, "--out", out, "-q", "--no-cache")
+    rows = {r["video"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert {v: r.get("generator") for v, r in rows.items()} == {
+        "a.mp4": "g1", "c.mp4": "g2", "broken.mp4": "g2", "sub/b.webm": None}
+    assert "generator" not in rows["sub/b.webm"] and rows["broken.mp4"]["error"]
+    res = _ok("compare", out, "--json", "--bootstrap", "10")
+    assert json.loads(res.stdout)["generators"] == ["g1", "g2", "sub"]
+    res = _ok("score-dir", "--manifest", manifest, "--out", tmp_path / "s.csv", "--no-cache")
+    assert "generator column is not in csv rows" in res.stderr
+
+
+def test_prompts_file_generator_reaches_the_rows(tmp_path, corpus):
+    """prompts.jsonl lines may name the video's generator (a flat folder); a generator on a
+    line without a video, or not a non-empty string, is an error of its line."""
+    videos, _ = corpus
+    prompts = tmp_path / "gp.jsonl"
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"video": "a.mp4", "prompt": "p1", "generator": "g1"},
+        {"video": "c.mp4", "prompt": "p1", "generator": "g2"},
+        {"video": "sub/b.webm", "prompt": "p1"})))
+    out = tmp_path / "s.jsonl"
+    _ok("score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--no-cache")
+    rows = {r["video"]: r.get("generator") for r in map(json.loads, out.read_text().splitlines())}
+    assert rows == {"a.mp4": "g1", "c.mp4": "g2", "sub/b.webm": None}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "p", "generator": "g"}) + "\n"
+                   + json.dumps({"video": "a.mp4", "prompt": "p", "generator": 3}) + "\n")
+    res = run_cli("score-dir", videos, "--prompts", bad, "--out", tmp_path / "x.jsonl")
+    assert res.exit_code == 2
+    assert f"{bad}:1: \"generator\" needs a \"video\"" in res.stderr
+    assert f"{bad}:2: \"generator\" must be a non-empty string" in res.stderr

@@ -110,8 +110,28 @@ def test_calibrated_accuracy_equals_the_brute_force_exactly(kind):
     for h, a, b in random_sets(kind):
         d = a - b
         acc, eps = accuracy_with_ties(h, d)
-        assert acc == brute_force_calibrated(h, d)
+        # on the grid the brute force takes the exact differences, in whole tenths
+        exact = np.round(a * 10) - np.round(b * 10) if kind == "grid" else d
+        assert acc == brute_force_calibrated(h, exact)
         assert tie_stats(h, d, eps).accuracy == acc  # the epsilon reported gives the figure
+
+
+def test_grid_scores_as_decimals_equal_the_brute_force_on_exact_tenths():
+    """Grid scores arrive as decimals (JSON 0.7, 0.4); their float differences are not exact
+    (0.7 - 0.4 = 0.29999999999999993, 0.5 - 0.2 = 0.3). The brute force runs on the exact
+    differences in whole tenths, where equal differences are equal; a threshold between the
+    two floats would split a group no real threshold splits."""
+    rng = np.random.default_rng(16)
+    for _ in range(SETS):
+        n = int(rng.integers(2, 41))
+        tenths = rng.integers(0, 11, (n, 2))  # (n, 2) scores 0.0 .. 1.0 in tenths
+        h = rng.choice([-1, 0, 1], n)
+        a, b = tenths[:, 0] / 10, tenths[:, 1] / 10
+        assert accuracy_with_ties(h, a - b)[0] == \
+            brute_force_calibrated(h, (tenths[:, 0] - tenths[:, 1]).astype(np.float64))
+    # by hand: h [0, 1], A [0.7, 0.5], B [0.4, 0.2]: both |diff| 0.3. eps 0: Th 1, C 1 = 1/2;
+    # eps 0.3: Thm 1, Tm 1 = 1/2. Tying the first float only would claim Thm 1 + C 1 = 1.
+    assert accuracy_with_ties([0, 1], [0.7 - 0.4, 0.5 - 0.2])[0] == 0.5
 
 
 @pytest.mark.parametrize("kind", KINDS)

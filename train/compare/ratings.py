@@ -16,6 +16,7 @@ prompt in file order (each prompt one rating period).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,19 +48,23 @@ def fit_bt(wins: np.ndarray, games: np.ndarray, prior: float = 1.0, tol: float =
     total_wins = w.sum(-1)  # (..., G)
     played = n.sum(-1) > 0  # (..., G)
     pi = np.where(played, 1.0, np.nan)
-    for _ in range(max_iter):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pair = pi[..., :, None] + pi[..., None, :]  # (..., G, G); NaN beside a non-player
-            denom = np.where(n > 0, n / pair, 0.0).sum(-1)  # (..., G)
-            new = np.where(played, total_wins / denom, np.nan)
-            new = new / np.exp(np.nanmean(np.log(new), axis=-1, keepdims=True))  # geo-mean 1
-        done = np.nanmax(np.abs(np.log(new) - np.log(pi))) < tol
-        pi = new
-        if done:
-            break
-    with np.errstate(divide="ignore"):
-        theta = np.log(pi)
-    return theta - np.nanmean(theta, axis=-1, keepdims=True)
+    if not played.any():  # no game at all (every comparison a dropped tie): undefined
+        return np.full(played.shape, np.nan)
+    with warnings.catch_warnings():  # a replicate where nobody played is all NaN: it stays so
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for _ in range(max_iter):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pair = pi[..., :, None] + pi[..., None, :]  # (..., G, G); NaN beside a non-player
+                denom = np.where(n > 0, n / pair, 0.0).sum(-1)  # (..., G)
+                new = np.where(played, total_wins / denom, np.nan)
+                new = new / np.exp(np.nanmean(np.log(new), axis=-1, keepdims=True))  # geo-mean 1
+            done = np.nanmax(np.abs(np.log(new) - np.log(pi))) < tol
+            pi = new
+            if done:
+                break
+        with np.errstate(divide="ignore"):
+            theta = np.log(pi)
+        return theta - np.nanmean(theta, axis=-1, keepdims=True)
 
 
 def elo(order: np.ndarray, wins: np.ndarray, games: np.ndarray, k: float = 16.0) -> np.ndarray:
@@ -94,7 +99,9 @@ class Rating:
 
 def _ratings(generators: list[str], point: np.ndarray, reps: np.ndarray,
              level: float) -> list[Rating]:
-    lo, hi = np.nanpercentile(reps, [50 * (1 - level), 50 * (1 + level)], axis=0)  # (G,) each
+    with warnings.catch_warnings():  # a generator NaN in every replicate: its interval is NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(reps, [50 * (1 - level), 50 * (1 + level)], axis=0)  # (G,)
     # Competition ranking: 1 + how many are clearly better, so equal ratings share a rank.
     p = np.nan_to_num(point, nan=-np.inf)
     rank = 1 + (p[None, :] > p[:, None] + 1e-9).sum(1)  # (G,)

@@ -101,15 +101,30 @@ def _clip(row: dict, where: str, generator_from: str) -> ScoredClip | None:
                       str(row.get("model") or "unknown"), scores)
 
 
+def _score_files(paths: list[str | Path]) -> list[Path]:
+    """Each path a score file, or a `bulk` output folder: its part-*.parquet files."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            parts = sorted(path.glob("part-*.parquet"))
+            if not parts:
+                raise CompareInputError(f"{path}: a folder with no part-*.parquet (not a bulk "
+                                        "output folder)")
+            files += parts
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CompareInputError(f"{path}: no such score file")
+    return files
+
+
 def load_scores(paths: list[str | Path], generator_from: str = "auto") -> LoadedScores:
     """Every scored row of every file (JSONL / CSV / Parquet by suffix)."""
     if generator_from not in GENERATOR_FROM:
         raise CompareInputError(f"generator_from must be one of {GENERATOR_FROM}, "
                                 f"got {generator_from!r}")
     clips, failed = [], 0
-    for path in map(Path, paths):
-        if not path.is_file():
-            raise CompareInputError(f"{path}: no such score file")
+    for path in _score_files(paths):
         fmt = score_format(path)
         try:
             read = read_output(path, fmt)  # the last row per pair, and where it was read

@@ -10,6 +10,7 @@ forbids every fetch but data: images, so the page cannot reach a network even by
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -85,6 +86,8 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
 
 
 def _ci(r: dict, digits: int = 2, sign: str = "+") -> str:
+    if not math.isfinite(r["value"]):
+        return "-"  # undefined: no game on this metric (every comparison a dropped tie)
     return (f"{r['value']:{sign}.{digits}f} [{r['ci_low']:{sign}.{digits}f}, "
             f"{r['ci_high']:{sign}.{digits}f}]")
 

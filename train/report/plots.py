@@ -43,7 +43,8 @@ def histograms(values: np.ndarray, generators: list[str], metrics: list[str]) ->
     plt = _pyplot()
     cols = min(4, len(metrics))
     rows = -(-len(metrics) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.2 * rows), squeeze=False,
+                             layout="constrained")  # titles clear the row above's ticks
     for ax, m in zip(axes.flat, range(len(metrics)), strict=False):
         finite = values[m][~np.isnan(values[m])]
         lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
