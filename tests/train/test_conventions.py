@@ -134,6 +134,30 @@ def test_grid_scores_as_decimals_equal_the_brute_force_on_exact_tenths():
     assert accuracy_with_ties([0, 1], [0.7 - 0.4, 0.5 - 0.2])[0] == 0.5
 
 
+def test_grid_scores_on_a_large_scale_group_like_the_unit_scale():
+    """The same grid sets with every score x 1e6 (a reward on a 0..1e6 scale): the calibrated
+    accuracy depends only on the order of the |diff| values and which are equal, so it must
+    not change. Rounding errors grow with the scale (0.7e6 - 0.4e6 style differences are off by
+    ~1e-10 here), so a tolerance that does not grow with the differences would split groups."""
+    rng = np.random.default_rng(16)
+    for _ in range(SETS):
+        n = int(rng.integers(2, 41))
+        tenths = rng.integers(0, 11, (n, 2))
+        h = rng.choice([-1, 0, 1], n)
+        a, b = tenths[:, 0] / 10 * 1e6 + 0.1, tenths[:, 1] / 10 * 1e6 + 0.1
+        assert accuracy_with_ties(h, a - b)[0] == \
+            brute_force_calibrated(h, (tenths[:, 0] - tenths[:, 1]).astype(np.float64))
+
+
+def test_scores_equal_as_decimals_are_a_tie_at_every_threshold():
+    """A = 0.1 + 0.2 and B = 0.3 are equal scores, but their float difference is 5.6e-17 > 0.
+    With a human preference for A and a second pair (A - B = 0.5, human A) the model can never
+    be right on the first pair: a tie at every threshold, and no threshold lets a tie count
+    for a preference. Best: 1/2 (eps below 0.5: the second right). Treating the 5.6e-17 as a
+    real difference would add a 'no tie' state scoring both right (1.0)."""
+    assert accuracy_with_ties([1, 1], [(0.1 + 0.2) - 0.3, 0.5])[0] == 0.5
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_convention_equals_its_scripts_algorithm(kind):
     p, rng, differs = FigureParams(), np.random.default_rng(1), {"low": 0, "high": 0}
