@@ -5,7 +5,9 @@ the CLI starts without importing faiss, onnx or ray; tests/cli/test_cli_habits.p
 
 from __future__ import annotations
 
-from cleverward.cli.common import choices
+from typing import Annotated
+
+from cleverward.cli.common import choice_option, choices
 
 Decoder = choices("Decoder", ("auto", "pyav", "dali"))  # engine/config.py DECODERS
 Backend = choices("Backend", ("auto", "torch", "onnx", "tensorrt"))  # engine/config.py BACKENDS
@@ -19,3 +21,11 @@ Mode = choices("Mode", ("frozen", "unfrozen"))  # train/config.py MODES
 Ties = choices("Ties", ("half", "drop", "loss"))  # train/compare/winrate.py TIES
 GeneratorFrom = choices("GeneratorFrom", ("auto", "field", "folder"))  # compare/rows.py
 Codec = choices("Codec", ("h264", "vp9"))  # train/synth.py CODECS
+
+
+# Options that compare and report share: one declaration, one help text.
+TiesOption = Annotated[Ties, choice_option(
+    Ties, "--ties", help="A tied prompt in win rates: half a win, dropped, or a loss.")]
+GeneratorFromOption = Annotated[GeneratorFrom, choice_option(
+    GeneratorFrom, "--generator-from", help="field: the rows' generator; folder: "
+    "videos/<generator>/<clip>.")]

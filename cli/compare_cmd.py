@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.choices import GeneratorFrom, Ties
-from cleverward.cli.common import choice_option, config_error, fail
+from cleverward.cli.choices import GeneratorFromOption, TiesOption
+from cleverward.cli.common import config_error, fail
 
 SHORT = {"overall": "overall", "dynamism": "dynamism", "motion_continuity": "motion",
          "visual_aesthetics": "aesthetics", "character_continuity": "character",
@@ -19,12 +19,8 @@ SHORT = {"overall": "overall", "dynamism": "dynamism", "motion_continuity": "mot
 
 def compare_command(
     scores: Annotated[list[Path], typer.Argument(help="Score files (JSONL, CSV, Parquet).")],
-    ties: Annotated[Ties, choice_option(
-        Ties, "--ties", help="A tied prompt in win rates: half a win, dropped, or a loss.")] = (
-        "half"),
-    generator_from: Annotated[GeneratorFrom, choice_option(
-        GeneratorFrom, "--generator-from", help="field: the rows' generator; folder: "
-        "videos/<generator>/<clip>.")] = "auto",
+    ties: TiesOption = "half",
+    generator_from: GeneratorFromOption = "auto",
     model: Annotated[str | None, typer.Option(
         "--model", help="Compare this model's rows (default: the model with most rows).")] = None,
     pair: Annotated[tuple[str, str] | None, typer.Option(

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from cleverward.cli.choices import GeneratorFrom, Ties
-from cleverward.cli.common import choice_option, config_error, deprecated, fail, progress_bar
+from cleverward.cli.choices import GeneratorFromOption, TiesOption
+from cleverward.cli.common import config_error, deprecated, fail, progress_bar
 
 REPORT_OPTIONS = {"eval_file": "--eval", "videos": "--videos-root", "frames": "--thumb-frames",
                   "width": "--thumb-width", "out": "--out", "workers": "--workers"}
@@ -26,12 +26,8 @@ def report_command(
         "--videos", hidden=True, help="Deprecated spelling of --videos-root.")] = None,
     eval_file: Annotated[Path | None, typer.Option(
         "--eval", help="Eval results JSON (a list of records) to show as a table.")] = None,
-    ties: Annotated[Ties, choice_option(
-        Ties, "--ties", help="A tied prompt in win rates: half a win, dropped, or a loss.")] = (
-        "half"),
-    generator_from: Annotated[GeneratorFrom, choice_option(
-        GeneratorFrom, "--generator-from", help="field: the rows' generator; folder: "
-        "videos/<generator>/<clip>.")] = "auto",
+    ties: TiesOption = "half",
+    generator_from: GeneratorFromOption = "auto",
     model: Annotated[str | None, typer.Option("--model", help="Whose rows to compare.")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
