@@ -96,6 +96,23 @@ def test_served_scores_equal_score_frames(server, tiny):
         np.testing.assert_allclose(grid[name], ref_grid[name].numpy(), atol=1e-5, rtol=0)
 
 
+def test_the_client_splits_a_batch_whose_body_would_pass_the_limit(server, tiny):
+    """4 float clips of 0.94 MiB each (3.75 MiB of .npy) against a 2 MiB --max-body-mb: one
+    request is refused 413; with max_request_mb=2 the client sends 2 clips a request."""
+    clips = _clips(4, t=8, h=100, w=100, seed=7).astype(np.float32) / 255
+    with RewardClient(server.url, batch_size=8) as client, \
+            pytest.raises(RewardServerError) as refused:
+        client.score(clips, PROMPTS[:1] * 4)
+    assert refused.value.status == 413
+    ref = tiny.score_frames(clips, PROMPTS[:1] * 4)
+    with RewardClient(server.url, batch_size=8, max_request_mb=2) as client:
+        got = client.score(clips, PROMPTS[:1] * 4)
+        got_async = asyncio.run(client.ascore(torch.from_numpy(clips), PROMPTS[:1] * 4))
+    for name in ref:
+        np.testing.assert_allclose(got[name], ref[name].numpy(), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(got_async[name], ref[name].numpy(), atol=1e-5, rtol=0)
+
+
 def test_concurrent_requests_are_batched_and_all_answered(server, tiny):
     """8 async clients x 2 requests of one clip each: every answer equals the in-process
     score, and some model calls served more than one request (the batch-size histogram)."""
