@@ -66,17 +66,17 @@ class ServerState:
 
 def _prepare(model, form_part, kind: str, data: bytes, meta, cfg: ServeConfig):
     """Bytes -> prepared frames (B, N, H, W, 3) on the model's device (runs in a thread)."""
-    import torch
 
     from cleverward.engine.frames_api import ScoreOptions, check_prompts
+    from cleverward.engine.frames_input import as_frames_tensor
     from cleverward.engine.serve.payload import decode_video, load_frames
 
     if kind == "video":
         frames = decode_video(data, getattr(form_part, "filename", "") or "", model, cfg)
     else:
         frames = load_frames(data, cfg)
-    x = torch.as_tensor(frames).to(model.device)
     try:
+        x = as_frames_tensor(frames, kind).to(model.device)  # an array in native byte order
         check_prompts(meta.prompts, x.shape[0], meta.all_pairs)
         return model.frames_scorer.prepare(x, ScoreOptions(), name=kind).float()
     except (TypeError, ValueError) as exc:

@@ -152,6 +152,14 @@ def test_healthz_and_metrics(server):
         assert name in m.text
 
 
+def _safetensors_header(info: dict) -> bytes:
+    """A safetensors payload of one tensor described by `info` (3 data bytes)."""
+    import struct
+
+    header = json.dumps({"f": {**info, "data_offsets": [0, 3]}}).encode()
+    return struct.pack("<Q", len(header)) + header + b"abc"
+
+
 @pytest.mark.parametrize(("payload", "status", "words"), [
     (_npy(np.array([{"x": 1}], dtype=object)), 400, ["frames", "pickle"]),
     (pickle.dumps(np.zeros((1, 2, 8, 8, 3), np.uint8)), 400, ["frames", "pickle"]),
@@ -164,6 +172,10 @@ def test_healthz_and_metrics(server):
     (_npy(np.zeros((1, 1, 8, 600, 3), np.uint8)), 422, ["frames", "8x600", "512"]),
     (_npy(np.zeros((5, 1, 8, 8, 3), np.uint8)), 422, ["frames", "5 clips"]),
     (_npy(np.zeros((1, 2, 8, 8, 3), np.uint8))[:-50], 400, ["frames", "truncated"]),
+    (_safetensors_header({"dtype": "U8", "shape": ["x", 2, 8, 8, 3]}), 400, ["frames", "shape"]),
+    (_safetensors_header({"dtype": "U8", "shape": [[1], 2, 8, 8, 3]}), 400, ["frames", "shape"]),
+    (_safetensors_header({"dtype": "U8", "shape": None}), 400, ["frames", "shape"]),
+    (_safetensors_header({"dtype": "U8"}), 400, ["frames", "shape"]),
 ])
 def test_bad_frames_are_refused_naming_the_field(server, payload, status, words):
     r = _post(server.url, payload)
@@ -179,10 +191,19 @@ def test_bad_frames_are_refused_naming_the_field(server, payload, status, words)
     (json.dumps({"prompts": ["x" * 101]}), 422, "meta.prompts"),
     (json.dumps({"prompts": ["a", "b"]}), 400, "meta.prompts"),  # 2 prompts for 1 clip
     (json.dumps({"prompts": ["a"], "eval": "os.system('x')"}), 400, "meta"),
+    ('{"prompts": ["a \\ud800"]}', 400, "meta.prompts"),  # a lone surrogate: not text
 ])
 def test_bad_metadata_is_refused_naming_the_field(server, meta, status, field):
     r = _post(server.url, _npy(_clips(1)), meta=meta)
     assert r.status_code == status and r.json()["field"] == field, r.text
+
+
+def test_big_endian_npy_frames_score_as_native_ones(server, tiny):
+    clips = _clips(1, seed=9).astype(np.float32) / 255
+    r = _post(server.url, _npy(clips.astype(">f4")))
+    assert r.status_code == 200, r.text
+    want = tiny.score_frames(clips, PROMPTS[:1])["overall"].numpy()
+    np.testing.assert_allclose(r.json()["scores"]["overall"], want, atol=1e-5, rtol=0)
 
 
 def test_safetensors_frames_are_accepted(server, tiny):
