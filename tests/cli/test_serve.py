@@ -395,6 +395,25 @@ def test_cleverward_serve_command_binds_loopback_and_needs_the_token(tiny, tmp_p
         proc.wait(20)
 
 
+def test_cleverward_serve_on_a_port_in_use_says_so_before_loading_the_model(tiny):
+    """The port is bound before the model loads: a busy one is one error naming --port (exit
+    2, the CLI's user error), not 'serving ... on' followed by uvicorn's log line and exit 3."""
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = subprocess.run([sys.executable, "-c", "from cleverward.cli.app import main; main()",
+                              "serve", "--model", tiny.name, "--port", str(port)],
+                             capture_output=True, text=True, env={**os.environ}, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert f"--port: cannot bind 127.0.0.1:{port}" in res.stderr, res.stderr
+    assert "serving" not in res.stderr and "Traceback" not in res.stderr
+
+
 def test_uploads_at_once_are_bounded_so_memory_is(tiny):
     """max_uploads 3: three bodies that stall hold every slot, a fourth client gets 503 at
     once (never a fourth buffer of up to max_body); once the stalled ones time out (408),
