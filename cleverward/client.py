@@ -7,7 +7,9 @@
 
 Frames (numpy or torch, any device; uint8 or float in [0, 1], (B, T, H, W, 3) or channels
 third) travel as .npy bytes, never pickle. A batch of more than `batch_size` clips is sent as
-several requests (concurrently by ascore / submit) and the scores joined in order. A 503
+several requests (concurrently by ascore / submit) and the scores joined in order; so is a
+batch whose .npy would pass `max_request_mb` (the server's --max-body-mb, 64 by default,
+answers 413 over it), so float frames at video sizes need no hand-tuned batch_size. A 503
 (queue full) or a refused connection is retried with exponential backoff, honouring the
 server's Retry-After up to `max_backoff_s`; any other error raises RewardServerError with the
 server's message, which names the field at fault.
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 RETRY_STATUSES = (503,)
+NPY_HEADER_ROOM = 64 * 1024  # a request's bytes besides the frames: .npy header, form, meta
 
 
 class RewardServerError(RuntimeError):
@@ -45,13 +48,25 @@ def frames_to_npy(frames) -> bytes:
     return buf.getvalue()
 
 
-def _chunks(frames, prompts: list[str], all_pairs: bool, size: int):
-    """(frames, prompts) per request: clips in runs of `size`, prompts along unless all_pairs."""
+def _npy_clip_bytes(frames) -> int:
+    """Bytes of one clip (frames[0]) as frames_to_npy sends it (half floats as float32)."""
+    itemsize = frames.dtype.itemsize
+    if hasattr(frames, "detach") and frames.dtype.is_floating_point:  # torch half -> float32
+        itemsize = max(itemsize, 4)
+    return int(np.prod(frames.shape[1:], dtype=np.int64)) * itemsize
+
+
+def _chunks(frames, prompts: list[str], all_pairs: bool, size: int,
+            max_bytes: float = float("inf")):
+    """(frames, prompts) per request: clips in runs of at most `size` clips and `max_bytes`
+    of .npy (at least one clip a request), prompts along unless all_pairs."""
     if isinstance(prompts, str):
         raise TypeError("prompts: give a list of strings, not one string")
     prompts = list(prompts)
     if frames.ndim == 4:  # one clip
         return [(frames[None], prompts)]
+    fit = int((max_bytes - NPY_HEADER_ROOM) // max(1, _npy_clip_bytes(frames)))
+    size = max(1, min(size, fit))
     return [(frames[i : i + size], prompts if all_pairs else prompts[i : i + size])
             for i in range(0, len(frames), size)]
 
@@ -64,16 +79,17 @@ class RewardClient:
     def __init__(self, url: str = "http://127.0.0.1:8000", token: str | None = None,
                  token_file: str | None = None, timeout_s: float = 120.0, retries: int = 8,
                  backoff_s: float = 0.05, max_backoff_s: float = 2.0, batch_size: int = 8,
-                 max_workers: int = 4) -> None:
+                 max_workers: int = 4, max_request_mb: float = 64.0) -> None:
         if token_file:
             token = Path(token_file).read_text(encoding="utf-8").strip()
-        if batch_size < 1 or retries < 0:
-            raise ValueError("batch_size must be >= 1 and retries >= 0")
+        if batch_size < 1 or retries < 0 or not max_request_mb > 0:
+            raise ValueError("batch_size must be >= 1, retries >= 0 and max_request_mb > 0")
         self.url = url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout_s, self.retries = timeout_s, retries
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.batch_size, self.max_workers = batch_size, max_workers
+        self.max_request_bytes = max_request_mb * 2**20
         self._sync = None
         self._pool: ThreadPoolExecutor | None = None
 
@@ -89,7 +105,8 @@ class RewardClient:
     def score(self, frames, prompts, all_pairs: bool = False) -> dict[str, np.ndarray]:
         """Blocks until scored -> {"overall": (B,) or (B, P), <dimension>: ...} float32."""
         parts = [self._post(self._frames_files(f), p, all_pairs)
-                 for f, p in _chunks(frames, prompts, all_pairs, self.batch_size)]
+                 for f, p in _chunks(frames, prompts, all_pairs, self.batch_size,
+                         self.max_request_bytes)]
         return _join(parts)
 
     def score_video(self, path, prompts) -> dict[str, np.ndarray]:
@@ -104,7 +121,8 @@ class RewardClient:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="reward-client")
         chunks = [(self._frames_files(f), p)
-                  for f, p in _chunks(frames, prompts, all_pairs, self.batch_size)]
+                  for f, p in _chunks(frames, prompts, all_pairs, self.batch_size,
+                         self.max_request_bytes)]
         futures = [self._pool.submit(self._post, files, p, all_pairs) for files, p in chunks]
         joined: Future = Future()
 
@@ -153,7 +171,8 @@ class RewardClient:
         """As score, the chunks sent concurrently on one async connection pool."""
         import httpx
 
-        chunks = _chunks(frames, prompts, all_pairs, self.batch_size)
+        chunks = _chunks(frames, prompts, all_pairs, self.batch_size,
+                         self.max_request_bytes)
         async with httpx.AsyncClient(timeout=self.timeout_s, headers=self.headers) as client:
             parts = await asyncio.gather(*[
                 self._apost(client, self._frames_files(f), p, all_pairs) for f, p in chunks])

@@ -30,6 +30,7 @@ def serve(
     """Serve POST /score (JSON meta + frames or a video), /healthz and /metrics."""
     from cleverward.engine.serve import ServeConfig, load_model
     from cleverward.engine.serve import serve as run
+    from cleverward.engine.serve.app import bind_socket
 
     try:
         cfg = ServeConfig(model=model, host=host, port=port, token_file=token_file,
@@ -41,14 +42,17 @@ def serve(
             from cleverward.engine.serve.config import read_token
 
             read_token(token_file)  # fail before loading the model
+        sock = bind_socket(cfg)  # a port in use: said before the model loads
         loaded = load_model(cfg)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         fail(config_error(exc, {"read_timeout_s": "--read-timeout"}, ServeConfig))
     if host not in ("127.0.0.1", "localhost", "::1") and not token_file:
         err(f"warning: serving on {host} without --token-file: anyone who reaches the port "
             "can use the model")
-    err(f"serving {model} on http://{host}:{port} (POST /score, GET /healthz, GET /metrics)")
-    run(cfg, model=loaded)
+    bound = sock.getsockname()[1]  # --port 0: the port the system chose
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    err(f"serving {model} on http://{shown}:{bound} (POST /score, GET /healthz, GET /metrics)")
+    run(cfg, model=loaded, sock=sock)
 
 
 def register(app: typer.Typer) -> None:

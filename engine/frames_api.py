@@ -63,6 +63,12 @@ def check_prompts(prompts, batch: int, all_pairs: bool) -> list[str]:
     bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
     if bad:
         raise TypeError(f"prompts: item {bad[0]} is {type(prompts[bad[0]]).__name__}, not str")
+    for i, p in enumerate(prompts):
+        try:
+            p.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"prompts: item {i} is not valid text (a lone surrogate at "
+                             f"character {exc.start})") from None
     if not prompts:
         raise ValueError("prompts: empty; give one string per clip (or any number with "
                          "all_pairs=True)")

@@ -168,6 +168,8 @@ class ConSEFrames(nn.Module):
 
     def forward(self, frames: torch.Tensor, soft: bool = False,
                 temperature: float = DEFAULT_TEMPERATURE) -> torch.Tensor:
+        if frames.dtype == torch.float64:  # the networks' weights are float32: compute in
+            frames = frames.float()  # float32 (the gradient comes back in float64)
         b, n, h, w, _ = frames.shape
         logits, pooled = self.frame_features(frames.reshape(b * n, h, w, 3))
         emb = self.class_emb.to(logits.dtype)

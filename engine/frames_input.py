@@ -46,12 +46,15 @@ class FrameSpec:
 
 
 def as_frames_tensor(frames, name: str = "frames") -> torch.Tensor:
-    """A tensor or array of clips -> a tensor (no copy for either), checked: -> (B, T, H, W, 3)
+    """A tensor or array of clips -> a tensor (no copy for either, but for an array not in
+    native byte order or not contiguous), checked: -> (B, T, H, W, 3)
     or (B, T, 3, H, W) as given. Errors name the argument, its shape / dtype and what fits."""
     if isinstance(frames, np.ndarray):
         if frames.dtype == object or not (frames.dtype == np.uint8 or
                                           np.issubdtype(frames.dtype, np.floating)):
             raise TypeError(f"{name}: dtype {frames.dtype} is not accepted; expected {EXPECTED}")
+        if not frames.dtype.isnative:  # an .npy from a big-endian machine: torch needs native
+            frames = frames.astype(frames.dtype.newbyteorder("="))
         frames = torch.from_numpy(np.ascontiguousarray(frames))
     elif not isinstance(frames, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor or numpy array ({EXPECTED}), "

@@ -66,17 +66,17 @@ class ServerState:
 
 def _prepare(model, form_part, kind: str, data: bytes, meta, cfg: ServeConfig):
     """Bytes -> prepared frames (B, N, H, W, 3) on the model's device (runs in a thread)."""
-    import torch
 
     from cleverward.engine.frames_api import ScoreOptions, check_prompts
+    from cleverward.engine.frames_input import as_frames_tensor
     from cleverward.engine.serve.payload import decode_video, load_frames
 
     if kind == "video":
         frames = decode_video(data, getattr(form_part, "filename", "") or "", model, cfg)
     else:
         frames = load_frames(data, cfg)
-    x = torch.as_tensor(frames).to(model.device)
     try:
+        x = as_frames_tensor(frames, kind).to(model.device)  # an array in native byte order
         check_prompts(meta.prompts, x.shape[0], meta.all_pairs)
         return model.frames_scorer.prepare(x, ScoreOptions(), name=kind).float()
     except (TypeError, ValueError) as exc:
@@ -187,13 +187,34 @@ def uvicorn_config(app, cfg: ServeConfig):
                           timeout_keep_alive=5, lifespan="on")
 
 
-def serve(cfg: ServeConfig, model=None) -> None:
-    """Serve until interrupted (`cleverward serve`)."""
+def bind_socket(cfg: ServeConfig):
+    """The listening address, bound now (before the model loads, so a port in use is one
+    ValueError naming the field, not a log line after the model has loaded)."""
+    import socket
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(cfg.host, cfg.port,
+                                                          type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ValueError(f"host: cannot resolve {cfg.host} ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        raise ValueError(f"port: cannot bind {cfg.host}:{cfg.port} ({exc.strerror})") from None
+    return sock
+
+
+def serve(cfg: ServeConfig, model=None, sock=None) -> None:
+    """Serve until interrupted (`cleverward serve`); sock: from bind_socket (else bound here)."""
     _require_serve_extra()
     import uvicorn
 
+    sock = sock or bind_socket(cfg)
     model = model or load_model(cfg)
-    uvicorn.Server(uvicorn_config(create_app(model, cfg), cfg)).run()
+    uvicorn.Server(uvicorn_config(create_app(model, cfg), cfg)).run(sockets=[sock])
 
 
 class RunningServer:

@@ -130,7 +130,11 @@ def load_safetensors(data: bytes, cfg: ServeConfig):
         dtype = info.get("dtype") if isinstance(info, dict) else None
         raise RequestError(400, "frames", f"safetensors dtype {dtype}; expected U8, F16, BF16, "
                            "F32 or F64")
-    check_shape(tuple(info.get("shape", ())), SAFETENSORS_DTYPES[info["dtype"]], cfg)
+    shape = info.get("shape", [])
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise RequestError(400, "frames", f"safetensors shape {json.dumps(shape)[:80]}; "
+                           "expected a list of non-negative whole numbers")
+    check_shape(tuple(shape), SAFETENSORS_DTYPES[info["dtype"]], cfg)
     from safetensors import SafetensorError
     from safetensors.torch import load
 

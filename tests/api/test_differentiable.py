@@ -114,3 +114,19 @@ def test_smooth_conse_stays_near_the_hard_scores_on_real_clips(default_model):
     assert np.abs(soft - hard).max() < 0.045
     assert (soft.argmax(1) == hard.argmax(1)).all()
     assert order_agreement(soft, hard) >= 0.9
+
+
+def test_float64_frames_on_the_default_score_as_float32_and_the_gradient_is_float64(
+        default_model):
+    """The MobileNet twin's weights are float32: float64 frames (what gradcheck users pass)
+    are computed in float32 (a raw "Input type (double) and bias type (float)" before), the
+    gradient comes back in the input's dtype."""
+    pixels = torch.rand(1, 3, 40, 56, 3, generator=torch.Generator().manual_seed(3))
+    prompts = ["a corgi surfing a wave"]
+    want = default_model.score_frames(pixels, prompts, num_frames=2)["overall"]
+    got = default_model.score_frames(pixels.double(), prompts, num_frames=2)["overall"]
+    torch.testing.assert_close(got.double(), want.double(), atol=1e-5, rtol=0)
+    leaf = pixels.double().requires_grad_()
+    default_model.score_frames(leaf, prompts, differentiable=True, num_frames=2)["overall"] \
+        .sum().backward()
+    assert leaf.grad.dtype == torch.float64 and leaf.grad.abs().sum() > 0

@@ -89,3 +89,13 @@ def test_arrays_become_tensors_without_a_copy():
     t = as_frames_tensor(arr)
     arr[0, 0, 0, 0, 0] = 7
     assert t[0, 0, 0, 0, 0] == 7
+
+
+def test_big_endian_arrays_are_read_as_their_values():
+    """A '>f4' / '>u2'-style array (an .npy written on another machine) is converted to native
+    byte order, not refused with torch's 'byte order' ValueError."""
+    native = np.random.default_rng(0).random((1, 2, 8, 8, 3), dtype=np.float32)
+    swapped = native.astype(">f4")
+    assert swapped.dtype.byteorder == ">"
+    assert torch.equal(prepare_frames(swapped, FrameSpec(2, 8, 8)),
+                       prepare_frames(native, FrameSpec(2, 8, 8)))

@@ -129,6 +129,8 @@ def test_repeatable_bit_for_bit_and_independent_of_the_memory_budget(tiny_model)
      ["frames", "int16"]),
     (lambda m: m.score_frames(torch.zeros(1, 2, 8, 8, 3), ["a"], temperature=0),
      ["temperature"]),
+    (lambda m: m.score_frames(torch.zeros(1, 2, 8, 8, 3), ["ok \ud800"]),
+     ["prompts", "item 0", "surrogate"]),
 ])
 def test_errors_name_the_argument_and_what_is_expected(tiny_model, call, words):
     with pytest.raises((TypeError, ValueError)) as info:

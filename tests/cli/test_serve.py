@@ -96,6 +96,23 @@ def test_served_scores_equal_score_frames(server, tiny):
         np.testing.assert_allclose(grid[name], ref_grid[name].numpy(), atol=1e-5, rtol=0)
 
 
+def test_the_client_splits_a_batch_whose_body_would_pass_the_limit(server, tiny):
+    """4 float clips of 0.94 MiB each (3.75 MiB of .npy) against a 2 MiB --max-body-mb: one
+    request is refused 413; with max_request_mb=2 the client sends 2 clips a request."""
+    clips = _clips(4, t=8, h=100, w=100, seed=7).astype(np.float32) / 255
+    with RewardClient(server.url, batch_size=8) as client, \
+            pytest.raises(RewardServerError) as refused:
+        client.score(clips, PROMPTS[:1] * 4)
+    assert refused.value.status == 413
+    ref = tiny.score_frames(clips, PROMPTS[:1] * 4)
+    with RewardClient(server.url, batch_size=8, max_request_mb=2) as client:
+        got = client.score(clips, PROMPTS[:1] * 4)
+        got_async = asyncio.run(client.ascore(torch.from_numpy(clips), PROMPTS[:1] * 4))
+    for name in ref:
+        np.testing.assert_allclose(got[name], ref[name].numpy(), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(got_async[name], ref[name].numpy(), atol=1e-5, rtol=0)
+
+
 def test_concurrent_requests_are_batched_and_all_answered(server, tiny):
     """8 async clients x 2 requests of one clip each: every answer equals the in-process
     score, and some model calls served more than one request (the batch-size histogram)."""
@@ -135,6 +152,14 @@ def test_healthz_and_metrics(server):
         assert name in m.text
 
 
+def _safetensors_header(info: dict) -> bytes:
+    """A safetensors payload of one tensor described by `info` (3 data bytes)."""
+    import struct
+
+    header = json.dumps({"f": {**info, "data_offsets": [0, 3]}}).encode()
+    return struct.pack("<Q", len(header)) + header + b"abc"
+
+
 @pytest.mark.parametrize(("payload", "status", "words"), [
     (_npy(np.array([{"x": 1}], dtype=object)), 400, ["frames", "pickle"]),
     (pickle.dumps(np.zeros((1, 2, 8, 8, 3), np.uint8)), 400, ["frames", "pickle"]),
@@ -147,6 +172,10 @@ def test_healthz_and_metrics(server):
     (_npy(np.zeros((1, 1, 8, 600, 3), np.uint8)), 422, ["frames", "8x600", "512"]),
     (_npy(np.zeros((5, 1, 8, 8, 3), np.uint8)), 422, ["frames", "5 clips"]),
     (_npy(np.zeros((1, 2, 8, 8, 3), np.uint8))[:-50], 400, ["frames", "truncated"]),
+    (_safetensors_header({"dtype": "U8", "shape": ["x", 2, 8, 8, 3]}), 400, ["frames", "shape"]),
+    (_safetensors_header({"dtype": "U8", "shape": [[1], 2, 8, 8, 3]}), 400, ["frames", "shape"]),
+    (_safetensors_header({"dtype": "U8", "shape": None}), 400, ["frames", "shape"]),
+    (_safetensors_header({"dtype": "U8"}), 400, ["frames", "shape"]),
 ])
 def test_bad_frames_are_refused_naming_the_field(server, payload, status, words):
     r = _post(server.url, payload)
@@ -162,10 +191,19 @@ def test_bad_frames_are_refused_naming_the_field(server, payload, status, words)
     (json.dumps({"prompts": ["x" * 101]}), 422, "meta.prompts"),
     (json.dumps({"prompts": ["a", "b"]}), 400, "meta.prompts"),  # 2 prompts for 1 clip
     (json.dumps({"prompts": ["a"], "eval": "os.system('x')"}), 400, "meta"),
+    ('{"prompts": ["a \\ud800"]}', 400, "meta.prompts"),  # a lone surrogate: not text
 ])
 def test_bad_metadata_is_refused_naming_the_field(server, meta, status, field):
     r = _post(server.url, _npy(_clips(1)), meta=meta)
     assert r.status_code == status and r.json()["field"] == field, r.text
+
+
+def test_big_endian_npy_frames_score_as_native_ones(server, tiny):
+    clips = _clips(1, seed=9).astype(np.float32) / 255
+    r = _post(server.url, _npy(clips.astype(">f4")))
+    assert r.status_code == 200, r.text
+    want = tiny.score_frames(clips, PROMPTS[:1])["overall"].numpy()
+    np.testing.assert_allclose(r.json()["scores"]["overall"], want, atol=1e-5, rtol=0)
 
 
 def test_safetensors_frames_are_accepted(server, tiny):
@@ -355,6 +393,25 @@ def test_cleverward_serve_command_binds_loopback_and_needs_the_token(tiny, tmp_p
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_cleverward_serve_on_a_port_in_use_says_so_before_loading_the_model(tiny):
+    """The port is bound before the model loads: a busy one is one error naming --port (exit
+    2, the CLI's user error), not 'serving ... on' followed by uvicorn's log line and exit 3."""
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = subprocess.run([sys.executable, "-c", "from cleverward.cli.app import main; main()",
+                              "serve", "--model", tiny.name, "--port", str(port)],
+                             capture_output=True, text=True, env={**os.environ}, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert f"--port: cannot bind 127.0.0.1:{port}" in res.stderr, res.stderr
+    assert "serving" not in res.stderr and "Traceback" not in res.stderr
 
 
 def test_uploads_at_once_are_bounded_so_memory_is(tiny):
