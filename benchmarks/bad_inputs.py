@@ -202,6 +202,12 @@ def prompts_cases() -> list[PromptsCase]:
         "array_line": second(b'["prompt", "x"]', "expected a JSON object, got list"),
         "string_line": second(b'"just a string"', "expected a JSON object, got str"),
         "unknown_key": second(b'{"prompt": "x", "frames": 8}', "unknown key 'frames'"),
+        "nul_in_video": second(b'{"prompt": "x", "video": "good_a.mp4\\u0000.txt"}',
+                               '"video" holds a NUL character'),
+        "duplicate_video": second(b'{"video": "good_a.mp4", "prompt": "x", "video": "b.mp4"}',
+                                  "key 'video' appears twice"),
+        "video_null": second(b'{"prompt": "x", "video": null}',
+                             '"video" must be a non-empty string (leave the key out'),
     }
     cases = [PromptsCase(n, t, e, line) for n, (t, e, line) in rows.items()]
     cases += [

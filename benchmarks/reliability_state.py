@@ -134,6 +134,9 @@ ANNOTATION_KINDS = [
      "unknown key 'Prompt' (did you mean 'prompt'?)"),
     ("genai-bench", "URL climbing out", "gb.jsonl",
      _j({**_GB, "video_left": "https://h/videos/.."}) + "\n", 1, "leaves the videos root"),
+    ("genai-bench", "key given twice", "gb.jsonl",
+     _j(_GB)[:-1] + ', "video_left": "../../../etc/passwd"}' + "\n", 1,
+     "key 'video_left' appears twice in one object"),
     ("genai-bench", "a string row", "gb.jsonl", _j(_GB) + "\n" + '"just text"\n', 2,
      "expected a JSON object, got str"),
     ("videogen-rewardbench", "unterminated quote", "vg.csv",
@@ -179,6 +182,11 @@ ANNOTATION_KINDS = [
      1, "nested deeper"),
     ("jsonl", "lone surrogate", "g.jsonl", _j({**_SCORED, "prompt": "\ud800"}), 1,
      "lone surrogate"),
+    ("jsonl", "prompt given twice", "g.jsonl", _j(_SCORED)[:-1] + ', "prompt": "a dog"}', 1,
+     "key 'prompt' appears twice in one object"),
+    ("videofeedback", "key given twice in a nested object", "data.json",
+     _vf(_j(_VF).replace('"from": "gpt",', '"from": "gpt", "from": "human",')), 2,
+     "key 'from' appears twice in one object"),
     ("jsonl", "text after the value", "g.jsonl", _j(_SCORED) + " x\n", 1, "extra data"),
     ("jsonl", "latin-1 bytes", "g.jsonl", _j(_SCORED).encode() + b"\n\xff\n", 2, "not UTF-8"),
 ]
@@ -257,6 +265,9 @@ PAIRS_KINDS = [
                                         + ', "x": ' + _DEEP_JSON + "}\n", 2, "nested deeper")),
     ("lone surrogate", _pairs_row({"prompt": "\ud800"}, "lone surrogate")),
     ("latin-1 bytes", _pairs_text("pairs.jsonl", b'{"prompt": "caf\xe9"}\n', 2, "not UTF-8")),
+    ("chosen given twice", _pairs_text("pairs.jsonl", json.dumps(_good_pair())[:-1]
+                                       + ', "chosen": "c.mp4"}\n', 2,
+                                       "key 'chosen' appears twice in one object")),
     ("Parquet: not a Parquet file", _parquet_garbage),
     ("Parquet: margin null", _parquet_bad_type),
 ]

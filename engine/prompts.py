@@ -10,7 +10,8 @@ folder (`../../etc/passwd`, an absolute path elsewhere) is an error. Keys other 
 "prompt" are errors, with the key they most likely meant ("Video" -> "video"): a misspelt key
 silently ignored would score the prompt against every video. A line nested too deeply for the
 JSON parser and a string holding a lone surrogate ("\\ud800", not writable as UTF-8) are errors
-of their line.
+of their line, as are a key given twice (JSON keeps the last silently), `"video": null` (leave
+the key out to mean every video) and a video name holding a NUL.
 """
 
 from __future__ import annotations
@@ -54,6 +55,20 @@ def _unknown_key(obj: dict, where: str) -> str | None:
     return None
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
+
+
 def _has_surrogate(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -77,10 +92,13 @@ def _check_line(obj, where: str, videos_dir: Path | None,
         return None, f"{where}: missing \"prompt\""
     if not isinstance(prompt, str) or not prompt.strip():
         return None, f"{where}: \"prompt\" must be a non-empty string"
-    video = obj.get("video")
-    if video is not None:
+    if "video" in obj:  # "video": null is not "every video": leave the key out for that
+        video = obj["video"]
         if not isinstance(video, str) or not video.strip():
-            return None, f"{where}: \"video\" must be a non-empty string"
+            return None, (f"{where}: \"video\" must be a non-empty string (leave the key out "
+                          "to score the prompt against every video)")
+        if "\0" in video:
+            return None, f"{where}: \"video\" holds a NUL character (not a file name)"
         if videos_dir is not None:
             rel = normalise_video(video, videos_dir)
             if rel is None:
@@ -91,7 +109,8 @@ def _check_line(obj, where: str, videos_dir: Path | None,
                     return None, missing
                 return PromptEntry(prompt=prompt, video=rel, line=0, missing=missing), None
             video = rel
-    return PromptEntry(prompt=prompt, video=video, line=0), None
+        return PromptEntry(prompt=prompt, video=video, line=0), None
+    return PromptEntry(prompt=prompt, video=None, line=0), None
 
 
 def normalise_video(video: str, videos_dir: str | Path) -> str | None:
@@ -127,7 +146,11 @@ def parse_prompts(path: str | Path, videos_dir: str | Path | None = None,
             continue
         where = f"{path}:{lineno}"
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as exc:
+            problems.append(f"{where}: key {exc.key!r} appears twice (JSON would keep the "
+                            "last silently)")
+            continue
         except json.JSONDecodeError as exc:
             problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
             continue
