@@ -37,6 +37,9 @@ class PromptsCase:
     text: bytes
     expect: str  # a substring of the one message
     line: int | None  # the line the message must name ("file:line: ..."), else "file: ..."
+    # score-dir's outcome, where it is not the parser's: a line naming a missing video is an
+    # error row of that video (the run goes on, as for a corrupt one), not exit 2
+    row_for: str | None = None
 
     def matches(self, path: Path, problems: list[str]) -> bool:
         where = f"{path}:{self.line}: " if self.line else f"{path}: "
@@ -167,6 +170,17 @@ def build_videos(root: Path) -> list[VideoCase]:
     (frames / "0001.png").write_bytes(png_bytes())
     (frames / "0002.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     cases.append(VideoCase("frames_bad_png", "error", "unreadable frame image"))
+    fifo_frames = root / "frames_fifo_frame"  # a FIFO named as a frame: never opened
+    fifo_frames.mkdir()
+    (fifo_frames / "0001.png").write_bytes(png_bytes())
+    os.mkfifo(fifo_frames / "0002.png")
+    cases.append(VideoCase("frames_fifo_frame", "error", "unreadable frame image 0002.png (a FIFO"))
+    elsewhere = tmp / "frames_elsewhere"  # symlinked folders are listed, not walked
+    elsewhere.mkdir()
+    for i in range(3):
+        (elsewhere / f"{i:04d}.png").write_bytes(png_bytes())
+    os.symlink(elsewhere, case("frames_link", "scored", ""))
+    os.symlink(".", case("folder_link", "error", "a symlink to a folder that holds no frame"))
     bad_name = os.fsdecode(b"latin1_\xe9t\xe9.mp4")  # not UTF-8: skipped with a warning
     write_h264(root / bad_name)
     cases.append(VideoCase("latin1_\\xe9t\\xe9.mp4", "warning", "not valid UTF-8"))
@@ -209,7 +223,8 @@ def prompts_cases() -> list[PromptsCase]:
         "video_null": second(b'{"prompt": "x", "video": null}',
                              '"video" must be a non-empty string (leave the key out'),
     }
-    cases = [PromptsCase(n, t, e, line) for n, (t, e, line) in rows.items()]
+    cases = [PromptsCase(n, t, e, line, "ghost.mp4" if n == "missing_video" else None)
+             for n, (t, e, line) in rows.items()]
     cases += [
         PromptsCase("latin1_file", ok + '{"prompt": "caf\xe9"}\n'.encode("latin-1"),
                     "not UTF-8 text", None),
