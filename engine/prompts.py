@@ -21,6 +21,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleverward.engine.decode.source import file_problem
+
 
 @dataclass(frozen=True)
 class PromptEntry:
@@ -131,8 +133,9 @@ def parse_prompts(path: str | Path, videos_dir: str | Path | None = None,
     missing_ok: a line naming a video that is not in `videos_dir` is kept, with `missing` saying
     so (score-dir writes an error row for it and goes on, as for a corrupt video)."""
     path = Path(path)
-    if not path.is_file():
-        raise PromptsError([f"{path}: no such file"])
+    problem = file_problem(path)  # a FIFO or a device is never opened: it would block
+    if problem is not None:
+        raise PromptsError([f"{path}: {problem}"])
     root = Path(videos_dir) if videos_dir is not None else None
     entries, problems = [], []
     try:
