@@ -380,6 +380,12 @@ CHECKPOINT_KINDS = [
     ("torch.save zip named model.safetensors", _weights_bytes(_torch_zip, "is a pickle")),
     ("NaN weight", _tensors_edit(_nan, "tensor 'text_proj.weight' holds 1 NaN or Inf")),
     ("-Inf weight", _tensors_edit(_inf, "tensor 'video_offsets' holds 1 NaN or Inf")),
+    ("finite weights whose products overflow float32 (3e38)", _tensors_edit(
+        lambda s: s["text_proj.weight"].fill_(3e38),
+        "the text projection overflows float32 on a probe input")),
+    ("finite weights whose norm overflows float32 (1e25)", _tensors_edit(
+        lambda s: s["video_proj.weight"].fill_(1e25),
+        "the video projection overflows float32 on a probe input")),
     ("missing tensor", _tensors_edit(lambda s: s.pop("text_offsets"),
                                      "missing ['text_offsets']")),
     ("extra tensor", _tensors_edit(lambda s: s.__setitem__("extra", s["logit_scale"].clone()),
