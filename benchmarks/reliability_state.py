@@ -500,6 +500,29 @@ def _tower_bin_only(side: str, kind: str):
     return build
 
 
+def _tower_named_safetensors(plant: str):
+    """A tower folder whose model.safetensors is not one: a pickle under that name, or a FIFO
+    (an open() of it would block). Before: a SafetensorError traceback from the ONNX export."""
+    def build(tmp: Path) -> Trial:
+        import os
+
+        from cleverward.engine.encoders import build_video_encoder
+
+        folder = tmp / "tower"
+        marker = tmp / "EXECUTED"
+        f = folder / "model.safetensors"
+        if plant == "pickle":
+            plant_pickle(f, marker)
+        else:
+            folder.mkdir()
+            os.mkfifo(f)
+        (folder / "config.json").write_text(json.dumps({"model_type": "clip"}))
+        fragment = "is a pickle / torch.save file" if plant == "pickle" else "a FIFO"
+        return Trial(lambda: build_video_encoder(f"clip:{folder}").tower, str(f), fragment,
+                     marker)
+    return build
+
+
 def _checkpoint_pickle(tmp: Path) -> Trial:
     folder = _default_copy(tmp)
     marker = tmp / "EXECUTED"
@@ -516,6 +539,9 @@ PICKLE_KINDS = [
     ("clip: text tower folder with only pytorch_model.bin", _tower_bin_only("text", "clip")),
     ("t5: text folder with only pytorch_model.bin", _tower_bin_only("text", "t5")),
     ("checkpoint: a pickle named model.safetensors", _checkpoint_pickle),
+    ("clip: tower folder with a pickle named model.safetensors",
+     _tower_named_safetensors("pickle")),
+    ("clip: tower folder whose model.safetensors is a FIFO", _tower_named_safetensors("fifo")),
 ]
 
 
