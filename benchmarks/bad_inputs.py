@@ -160,6 +160,9 @@ def build_videos(root: Path) -> list[VideoCase]:
         _jpeg_bytes(tmp / "still.jpg"))
     write_h264(case("tiny_2x2.mp4", "warning", "upscaled 112x", scored=True), size=(2, 2))
     _write_vp9(case("vp9_named.mp4", "scored", ""))  # wrong extension, real content: fine
+    _write_vp9(tmp / "whole.webm")  # a WebM cut in half: the reason says it was cut
+    _cut(tmp / "whole.webm", case("webm_cut_half.webm", "error", "truncated: the file ends "
+                                  "inside its Matroska Segment"), 0.5)
     os.mkfifo(case("fifo.mp4", "error", "a FIFO, not a regular file"))
     os.symlink("/dev/zero", case("dev_zero_link.mp4", "error", "a character device"))
     os.symlink(root / "gone.mp4", case("dangling_link.mp4", "error", "dangling symlink"))

@@ -134,3 +134,23 @@ def test_a_symlink_to_a_folder_is_listed_read_if_frames_else_an_error(tmp_path):
     for name in ("videos_link", "self_link"):
         with pytest.raises(DecodeError, match="a symlink to a folder that holds no frame images"):
             decode_with_notes(str(root / name), DecodeConfig(frames=2))
+
+
+def test_a_cut_webm_or_mkv_is_named_as_cut(tmp_path):
+    """Before: a WebM cut in half was scored from what decodes with no warning (FFmpeg only
+    logged 'File ended prematurely'), or refused as 'Input/output error'. Its Segment states
+    its size: the file ends before it. The decoder uses this reason for an error row and, for
+    a file that still decodes, for a 'scored from the frames that decode' warning."""
+    from cleverward.benchmarks.bad_inputs import _write_vp9
+
+    _write_vp9(tmp_path / "whole.webm")
+    data = (tmp_path / "whole.webm").read_bytes()
+    assert mp4_problem(str(tmp_path / "whole.webm")) is None
+    (tmp_path / "cut.webm").write_bytes(data[: len(data) // 2])
+    assert mp4_problem(str(tmp_path / "cut.webm")) == (
+        f"truncated: the file ends inside its Matroska Segment, {len(data) // 2} of "
+        f"{len(data)} bytes present")
+    (tmp_path / "cut.mkv").write_bytes(data[:60])  # the suffix picks the check, not the content
+    assert mp4_problem(str(tmp_path / "cut.mkv")).startswith("truncated: the file ends inside")
+    (tmp_path / "text.webm").write_text("not matroska at all")
+    assert mp4_problem(str(tmp_path / "text.webm")) is None  # FFmpeg's own reason stands
