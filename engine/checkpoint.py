@@ -123,9 +123,14 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"model {text!r}: not a named model ({named}), a folder, an "
                                 f"encoder spec (clip:DIR, siglip:DIR, xclip:DIR) nor a hub id "
                                 f"(org/name)")
+    from cleverward.engine.decode.source import file_problem
+
     for required in ("config.json", "model.safetensors"):
-        if not (path / required).is_file():
+        problem = file_problem(path / required)  # a FIFO there is named, never opened
+        if problem == "no such file":
             raise FileNotFoundError(f"model {text!r}: {path / required} is missing")
+        if problem is not None:
+            raise CheckpointError(path / required, problem)
     return path
 
 
