@@ -37,6 +37,9 @@ class PromptsCase:
     text: bytes
     expect: str  # a substring of the one message
     line: int | None  # the line the message must name ("file:line: ..."), else "file: ..."
+    # score-dir's outcome, where it is not the parser's: a line naming a missing video is an
+    # error row of that video (the run goes on, as for a corrupt one), not exit 2
+    row_for: str | None = None
 
     def matches(self, path: Path, problems: list[str]) -> bool:
         where = f"{path}:{self.line}: " if self.line else f"{path}: "
@@ -157,6 +160,9 @@ def build_videos(root: Path) -> list[VideoCase]:
         _jpeg_bytes(tmp / "still.jpg"))
     write_h264(case("tiny_2x2.mp4", "warning", "upscaled 112x", scored=True), size=(2, 2))
     _write_vp9(case("vp9_named.mp4", "scored", ""))  # wrong extension, real content: fine
+    _write_vp9(tmp / "whole.webm")  # a WebM cut in half: the reason says it was cut
+    _cut(tmp / "whole.webm", case("webm_cut_half.webm", "error", "truncated: the file ends "
+                                  "inside its Matroska Segment"), 0.5)
     os.mkfifo(case("fifo.mp4", "error", "a FIFO, not a regular file"))
     os.symlink("/dev/zero", case("dev_zero_link.mp4", "error", "a character device"))
     os.symlink(root / "gone.mp4", case("dangling_link.mp4", "error", "dangling symlink"))
@@ -167,6 +173,17 @@ def build_videos(root: Path) -> list[VideoCase]:
     (frames / "0001.png").write_bytes(png_bytes())
     (frames / "0002.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     cases.append(VideoCase("frames_bad_png", "error", "unreadable frame image"))
+    fifo_frames = root / "frames_fifo_frame"  # a FIFO named as a frame: never opened
+    fifo_frames.mkdir()
+    (fifo_frames / "0001.png").write_bytes(png_bytes())
+    os.mkfifo(fifo_frames / "0002.png")
+    cases.append(VideoCase("frames_fifo_frame", "error", "unreadable frame image 0002.png (a FIFO"))
+    elsewhere = tmp / "frames_elsewhere"  # symlinked folders are listed, not walked
+    elsewhere.mkdir()
+    for i in range(3):
+        (elsewhere / f"{i:04d}.png").write_bytes(png_bytes())
+    os.symlink(elsewhere, case("frames_link", "scored", ""))
+    os.symlink(".", case("folder_link", "error", "a symlink to a folder that holds no frame"))
     bad_name = os.fsdecode(b"latin1_\xe9t\xe9.mp4")  # not UTF-8: skipped with a warning
     write_h264(root / bad_name)
     cases.append(VideoCase("latin1_\\xe9t\\xe9.mp4", "warning", "not valid UTF-8"))
@@ -202,8 +219,15 @@ def prompts_cases() -> list[PromptsCase]:
         "array_line": second(b'["prompt", "x"]', "expected a JSON object, got list"),
         "string_line": second(b'"just a string"', "expected a JSON object, got str"),
         "unknown_key": second(b'{"prompt": "x", "frames": 8}', "unknown key 'frames'"),
+        "nul_in_video": second(b'{"prompt": "x", "video": "good_a.mp4\\u0000.txt"}',
+                               '"video" holds a NUL character'),
+        "duplicate_video": second(b'{"video": "good_a.mp4", "prompt": "x", "video": "b.mp4"}',
+                                  "key 'video' appears twice"),
+        "video_null": second(b'{"prompt": "x", "video": null}',
+                             '"video" must be a non-empty string (leave the key out'),
     }
-    cases = [PromptsCase(n, t, e, line) for n, (t, e, line) in rows.items()]
+    cases = [PromptsCase(n, t, e, line, "ghost.mp4" if n == "missing_video" else None)
+             for n, (t, e, line) in rows.items()]
     cases += [
         PromptsCase("latin1_file", ok + '{"prompt": "caf\xe9"}\n'.encode("latin-1"),
                     "not UTF-8 text", None),

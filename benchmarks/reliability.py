@@ -99,10 +99,17 @@ def bad_prompts(work: Path) -> dict:
     for case in cases:
         path = work / f"prompts-{case.name}.jsonl"
         path.write_bytes(case.text)
+        out = work / f"prompts-{case.name}-out.jsonl"
         res = CliRunner().invoke(app, ["score-dir", str(videos), "--prompts", str(path), "--out",
-                                       str(work / "never.jsonl"), "-q"])
-        problems = [line for line in res.stderr.splitlines() if line.startswith(str(path))]
-        if res.exit_code != 2 or "Traceback" in res.output or not case.matches(path, problems):
+                                       str(out), "-q", "--no-cache"])
+        if case.row_for:  # the run goes on; the named video's row carries the message
+            rows = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
+            problems = [r["error"] for r in rows if r["video"] == case.row_for and r["error"]]
+            ok = res.exit_code == 0 and case.matches(path, problems)
+        else:
+            problems = [line for line in res.stderr.splitlines() if line.startswith(str(path))]
+            ok = res.exit_code == 2 and case.matches(path, problems) and not out.exists()
+        if "Traceback" in res.output or not ok:
             missed[case.name] = f"exit {res.exit_code}: {res.stderr.strip()[-200:]}"
     return _family([c.name for c in cases], missed)
 

@@ -134,6 +134,9 @@ ANNOTATION_KINDS = [
      "unknown key 'Prompt' (did you mean 'prompt'?)"),
     ("genai-bench", "URL climbing out", "gb.jsonl",
      _j({**_GB, "video_left": "https://h/videos/.."}) + "\n", 1, "leaves the videos root"),
+    ("genai-bench", "key given twice", "gb.jsonl",
+     _j(_GB)[:-1] + ', "video_left": "../../../etc/passwd"}' + "\n", 1,
+     "key 'video_left' appears twice in one object"),
     ("genai-bench", "a string row", "gb.jsonl", _j(_GB) + "\n" + '"just text"\n', 2,
      "expected a JSON object, got str"),
     ("videogen-rewardbench", "unterminated quote", "vg.csv",
@@ -179,6 +182,11 @@ ANNOTATION_KINDS = [
      1, "nested deeper"),
     ("jsonl", "lone surrogate", "g.jsonl", _j({**_SCORED, "prompt": "\ud800"}), 1,
      "lone surrogate"),
+    ("jsonl", "prompt given twice", "g.jsonl", _j(_SCORED)[:-1] + ', "prompt": "a dog"}', 1,
+     "key 'prompt' appears twice in one object"),
+    ("videofeedback", "key given twice in a nested object", "data.json",
+     _vf(_j(_VF).replace('"from": "gpt",', '"from": "gpt", "from": "human",')), 2,
+     "key 'from' appears twice in one object"),
     ("jsonl", "text after the value", "g.jsonl", _j(_SCORED) + " x\n", 1, "extra data"),
     ("jsonl", "latin-1 bytes", "g.jsonl", _j(_SCORED).encode() + b"\n\xff\n", 2, "not UTF-8"),
 ]
@@ -257,6 +265,9 @@ PAIRS_KINDS = [
                                         + ', "x": ' + _DEEP_JSON + "}\n", 2, "nested deeper")),
     ("lone surrogate", _pairs_row({"prompt": "\ud800"}, "lone surrogate")),
     ("latin-1 bytes", _pairs_text("pairs.jsonl", b'{"prompt": "caf\xe9"}\n', 2, "not UTF-8")),
+    ("chosen given twice", _pairs_text("pairs.jsonl", json.dumps(_good_pair())[:-1]
+                                       + ', "chosen": "c.mp4"}\n', 2,
+                                       "key 'chosen' appears twice in one object")),
     ("Parquet: not a Parquet file", _parquet_garbage),
     ("Parquet: margin null", _parquet_bad_type),
 ]
@@ -369,6 +380,12 @@ CHECKPOINT_KINDS = [
     ("torch.save zip named model.safetensors", _weights_bytes(_torch_zip, "is a pickle")),
     ("NaN weight", _tensors_edit(_nan, "tensor 'text_proj.weight' holds 1 NaN or Inf")),
     ("-Inf weight", _tensors_edit(_inf, "tensor 'video_offsets' holds 1 NaN or Inf")),
+    ("finite weights whose products overflow float32 (3e38)", _tensors_edit(
+        lambda s: s["text_proj.weight"].fill_(3e38),
+        "the text projection overflows float32 on a probe input")),
+    ("finite weights whose norm overflows float32 (1e25)", _tensors_edit(
+        lambda s: s["video_proj.weight"].fill_(1e25),
+        "the video projection overflows float32 on a probe input")),
     ("missing tensor", _tensors_edit(lambda s: s.pop("text_offsets"),
                                      "missing ['text_offsets']")),
     ("extra tensor", _tensors_edit(lambda s: s.__setitem__("extra", s["logit_scale"].clone()),
@@ -483,6 +500,29 @@ def _tower_bin_only(side: str, kind: str):
     return build
 
 
+def _tower_named_safetensors(plant: str):
+    """A tower folder whose model.safetensors is not one: a pickle under that name, or a FIFO
+    (an open() of it would block). Before: a SafetensorError traceback from the ONNX export."""
+    def build(tmp: Path) -> Trial:
+        import os
+
+        from cleverward.engine.encoders import build_video_encoder
+
+        folder = tmp / "tower"
+        marker = tmp / "EXECUTED"
+        f = folder / "model.safetensors"
+        if plant == "pickle":
+            plant_pickle(f, marker)
+        else:
+            folder.mkdir()
+            os.mkfifo(f)
+        (folder / "config.json").write_text(json.dumps({"model_type": "clip"}))
+        fragment = "is a pickle / torch.save file" if plant == "pickle" else "a FIFO"
+        return Trial(lambda: build_video_encoder(f"clip:{folder}").tower, str(f), fragment,
+                     marker)
+    return build
+
+
 def _checkpoint_pickle(tmp: Path) -> Trial:
     folder = _default_copy(tmp)
     marker = tmp / "EXECUTED"
@@ -499,6 +539,9 @@ PICKLE_KINDS = [
     ("clip: text tower folder with only pytorch_model.bin", _tower_bin_only("text", "clip")),
     ("t5: text folder with only pytorch_model.bin", _tower_bin_only("text", "t5")),
     ("checkpoint: a pickle named model.safetensors", _checkpoint_pickle),
+    ("clip: tower folder with a pickle named model.safetensors",
+     _tower_named_safetensors("pickle")),
+    ("clip: tower folder whose model.safetensors is a FIFO", _tower_named_safetensors("fifo")),
 ]
 
 

@@ -231,8 +231,11 @@ def _check_input(videos_dir: Path | None, prompts: Path | None, manifest: Path |
     if manifest is not None:
         if videos_dir is not None or prompts is not None:
             fail("--manifest: give either VIDEOS_DIR with --prompts, or --manifest, not both")
-        if not manifest.is_file():
-            fail(f"--manifest {manifest}: no such file")
+        from cleverward.engine.decode.source import file_problem
+
+        problem = file_problem(manifest)
+        if problem is not None:
+            fail(f"--manifest {manifest}: {problem}")
         return
     if videos_dir is None:
         fail("give VIDEOS_DIR with --prompts FILE, or --manifest FILE")

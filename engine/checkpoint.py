@@ -123,9 +123,14 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"model {text!r}: not a named model ({named}), a folder, an "
                                 f"encoder spec (clip:DIR, siglip:DIR, xclip:DIR) nor a hub id "
                                 f"(org/name)")
+    from cleverward.engine.decode.source import file_problem
+
     for required in ("config.json", "model.safetensors"):
-        if not (path / required).is_file():
+        problem = file_problem(path / required)  # a FIFO there is named, never opened
+        if problem == "no such file":
             raise FileNotFoundError(f"model {text!r}: {path / required} is missing")
+        if problem is not None:
+            raise CheckpointError(path / required, problem)
     return path
 
 
@@ -199,12 +204,20 @@ def expected_shapes(head: dict) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-def _check_safetensors_header(path: Path) -> None:
+def check_safetensors_header(path: Path) -> None:
     """Refuse, before any parser sees it, a file that is not safetensors: a pickle or torch.save
     archive named model.safetensors, a truncated file, a header that is not JSON. (A valid
     header's length may begin with the same two bytes as a pickle: the header is tried first.)"""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
+    from cleverward.engine.decode.source import NotRegularFile, open_regular
+
+    try:
+        f = open_regular(path)  # a FIFO named model.safetensors would block an open()
+    except NotRegularFile as exc:
+        raise CheckpointError(path, str(exc).removeprefix(f"{path}: ")) from None
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot read it ({exc.strerror or exc})") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
         head = f.read(9)
     n = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else 0
     if len(head) == 9 and 2 <= n and 8 + n <= size and head[8:] == b"{":
@@ -224,7 +237,7 @@ def read_weights(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, to
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    _check_safetensors_header(path)
+    check_safetensors_header(path)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

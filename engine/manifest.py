@@ -116,6 +116,8 @@ def _check_record(record, path: Path, line: int, base: Path, warned: set[str]) -
                             f"{type(record).__name__}")
     _check_columns(record.keys(), where, warned)
     video = _text(record, "video", where, required=True)
+    if "\0" in video:  # no file name holds one; os.stat would raise a bare "embedded null byte"
+        raise ManifestError(f"{where}: 'video' holds a NUL character (not a file name)")
     prompt = _text(record, "prompt", where, required=True)
     if len(prompt) > _MAX_PROMPT_CHARS:
         raise ManifestError(f"{where}: 'prompt' is {len(prompt)} characters "

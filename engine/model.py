@@ -61,6 +61,9 @@ class RewardModel:
         cfg = resolve_encoder_specs(cfg, folder)  # "clip:./video_encoder"
         head = RewardHead(RewardHeadConfig(**cfg.head))
         head.load_state_dict(state, strict=True)
+        overflow = head.overflow_problem()  # finite weights that still overflow: no score
+        if overflow is not None:
+            raise CheckpointError(folder / "model.safetensors", overflow)
         name = text if text in NAMED_MODELS else str(folder.resolve())
         model = cls(cfg, head, name=name)
         check_encoder_widths(cfg, folder, *model._encoder_widths(folder))

@@ -59,15 +59,39 @@ def resolve_output(out: str | os.PathLike) -> OutputTarget:
     try:
         mode = os.stat(real).st_mode
     except FileNotFoundError:
+        _check_sidecars(real)
         return OutputTarget(given, real)  # a new file (or a dangling link's target) is made
     except OSError as exc:
         raise OutputError(f"{given}: cannot use it ({exc.strerror or exc})") from None
     if stat.S_ISREG(mode):
+        _check_sidecars(real)
         return OutputTarget(given, real)
     hint = "give a file path" + (", or - to stream JSONL to stdout" if not stat.S_ISDIR(mode)
                                  else "")
     shown = given if real == Path(os.path.abspath(given)) else f"{given} (-> {real})"
     raise OutputError(f"{shown}: is {_kind(mode)}, not a regular file; {hint}")
+
+
+SIDECARS = (".cwrun.json", LOCK_SUFFIX)  # the run record (engine/run_record.py), the lock
+
+
+def _check_sidecars(real: Path) -> None:
+    """The files score-dir keeps beside its output must be regular files too (or absent): a
+    run record that is a FIFO or a link to /dev/zero hung the resume read, a folder there made
+    the run's last step a traceback. Refused before any work, naming the file."""
+    for suffix in SIDECARS:
+        side = real.with_name(real.name + suffix)
+        try:
+            mode = os.stat(side).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"{side}: cannot use it ({exc.strerror or exc}); remove it") \
+                from None
+        if not stat.S_ISREG(mode):
+            raise OutputError(f"{side}: is {_kind(mode)}, not a regular file; score-dir keeps "
+                              f"its {'lock' if suffix == LOCK_SUFFIX else 'run record'} there: "
+                              "remove it")
 
 
 def _holder(lock_path: Path) -> str:

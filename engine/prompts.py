@@ -12,7 +12,8 @@ folder (`../../etc/passwd`, an absolute path elsewhere) is an error. Keys other 
 "prompt" and "generator" are errors, with the key they most likely meant ("Video" -> "video"):
 a misspelt key silently ignored would score the prompt against every video. A line nested too
 deeply for the JSON parser and a string holding a lone surrogate ("\\ud800", not writable as
-UTF-8) are errors of their line.
+UTF-8) are errors of their line, as are a key given twice (JSON keeps the last silently),
+`"video": null` (leave the key out to mean every video) and a video name holding a NUL.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from cleverward.engine.decode.source import file_problem
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,20 @@ def _unknown_key(obj: dict, where: str) -> str | None:
     return None
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
+
+
 def _has_surrogate(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -84,12 +101,15 @@ def _check_line(obj, where: str, videos_dir: Path | None,
     if generator is not None:
         if not isinstance(generator, str) or not generator.strip():
             return None, f"{where}: \"generator\" must be a non-empty string"
-        if video is None:
+        if "video" not in obj:
             return None, f"{where}: \"generator\" needs a \"video\" (the clip it made)"
         generator = generator.strip()
-    if video is not None:
+    if "video" in obj:  # "video": null is not "every video": leave the key out for that
         if not isinstance(video, str) or not video.strip():
-            return None, f"{where}: \"video\" must be a non-empty string"
+            return None, (f"{where}: \"video\" must be a non-empty string (leave the key out "
+                          "to score the prompt against every video)")
+        if "\0" in video:
+            return None, f"{where}: \"video\" holds a NUL character (not a file name)"
         if videos_dir is not None:
             rel = normalise_video(video, videos_dir)
             if rel is None:
@@ -122,8 +142,9 @@ def parse_prompts(path: str | Path, videos_dir: str | Path | None = None,
     missing_ok: a line naming a video that is not in `videos_dir` is kept, with `missing` saying
     so (score-dir writes an error row for it and goes on, as for a corrupt video)."""
     path = Path(path)
-    if not path.is_file():
-        raise PromptsError([f"{path}: no such file"])
+    problem = file_problem(path)  # a FIFO or a device is never opened: it would block
+    if problem is not None:
+        raise PromptsError([f"{path}: {problem}"])
     root = Path(videos_dir) if videos_dir is not None else None
     entries, problems = [], []
     try:
@@ -137,7 +158,11 @@ def parse_prompts(path: str | Path, videos_dir: str | Path | None = None,
             continue
         where = f"{path}:{lineno}"
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as exc:
+            problems.append(f"{where}: key {exc.key!r} appears twice (JSON would keep the "
+                            "last silently)")
+            continue
         except json.JSONDecodeError as exc:
             problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
             continue

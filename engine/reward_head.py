@@ -73,6 +73,24 @@ class RewardHead(nn.Module):
         pt = self.project_text(text)  # (N, K, E)
         return (pv * pt).sum(-1)
 
+    @torch.no_grad()
+    def overflow_problem(self) -> str | None:
+        """Why this head cannot score (None if it can): finite weights can still be so large
+        that a projection overflows float32 (|w| near 3e38) or its norm does (|w| past ~1e19),
+        and every score is then NaN, or 0.0 from normalising an infinite vector, for any input.
+        Checked on a fixed probe of standard normal features (real ones are of that order)."""
+        gen = torch.Generator().manual_seed(0)
+        for side, dim, proj, offsets in (
+                ("video", self.cfg.video_dim, self.video_proj, self.video_offsets),
+                ("text", self.cfg.text_dim, self.text_proj, self.text_offsets)):
+            p = proj(torch.randn(4, dim, generator=gen))[:, None, :] + offsets[None]
+            if not (bool(torch.isfinite(p).all()) and bool(torch.isfinite(p.norm(dim=-1)).all())):
+                w = proj.weight
+                return (f"the {side} projection overflows float32 on a probe input (largest "
+                        f"|{side}_proj.weight| {float(w.abs().max()):.3g}): every score would "
+                        "be NaN or 0")
+        return None
+
     def project_video(self, video: torch.Tensor) -> torch.Tensor:
         """(B, Dv) -> unit (B, K, E): the vectors a FAISS index stores (k = 0 for overall)."""
         p = self.video_proj(video.float())[:, None, :] + self.video_offsets[None]

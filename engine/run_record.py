@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cleverward.engine.checkpoint import identity_place, weights_digest
-from cleverward.engine.decode.source import source_problem
+from cleverward.engine.decode.source import open_regular, source_problem
 from cleverward.engine.embedding_cache import file_signature
 from cleverward.engine.output import WITHDRAWN, ReadResult
 from cleverward.engine.run_record_layout import (
@@ -74,7 +74,8 @@ def read_run_record(out: str | Path) -> tuple[dict | None, str | None]:
     """(record, None), or (None, why it cannot be used). The whole record, in memory."""
     path = run_record_path(out)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open_regular(path) as f:  # a FIFO would block, /dev/zero is one endless line
+            data = json.loads(f.read().decode("utf-8"))
     except FileNotFoundError:
         return None, f"no run record {path.name} beside the output"
     except (OSError, ValueError, RecursionError) as exc:

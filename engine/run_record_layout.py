@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cleverward.engine.decode.source import open_regular
+
 
 def is_record(data) -> bool:
     return (isinstance(data, dict) and isinstance(data.get("models"), dict)
@@ -116,12 +118,13 @@ def scan(path: Path, consume):
     try:
         return consume(_stream(path))
     except _Layout:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open_regular(path) as f:
+            data = json.loads(f.read().decode("utf-8"))
         return consume(record_items(data))
 
 
 def _stream(path: Path):
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # a FIFO would block, /dev/zero is one endless line
         lines = (raw.rstrip(b"\n").decode("utf-8") for raw in f)
         top = next(lines, "")
         if not (top.startswith("{") and top.endswith('"models": {')):

@@ -33,7 +33,9 @@ def list_folder(folder: str | Path) -> Listing:
     """Videos under `folder` (files with a video suffix, folders of frame images). Dot-folders
     (.git, .cache) are counted and not walked. A name that is not UTF-8 cannot be written into a
     row: it is skipped with a warning that shows its bytes. Symlinks are listed as they are; the
-    decoders and the cache refuse those that do not lead to a regular file (source.py)."""
+    decoders and the cache refuse those that do not lead to a regular file (source.py); a
+    symlink to a folder is listed, not walked: a frames folder through it is read, any other
+    folder is an error row (frames_dir.py)."""
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
@@ -49,6 +51,11 @@ def list_folder(folder: str | Path) -> Listing:
         out.skipped_dirs += len(hidden)
         out.hidden += [(here / d).relative_to(root).as_posix() for d in hidden][:5]
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # a symlink to a folder is not walked (no loops, no leaving the tree) but never silently
+        # dropped: it is a video, read through the link if it holds frames, else an error row
+        for d in [d for d in dirnames if (here / d).is_symlink()]:
+            dirnames.remove(d)
+            _add(out, (here / d).relative_to(root).as_posix())
         for name in filenames:
             if Path(name).suffix.lower() in VIDEO_SUFFIXES:
                 _add(out, (here / name).relative_to(root).as_posix())

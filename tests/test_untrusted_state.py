@@ -112,3 +112,23 @@ def test_a_head_with_nan_weights_is_never_written(tmp_path):
     with pytest.raises(CheckpointError, match=r"not written: tensor 'text_proj.bias' holds NaN"):
         model.save_pretrained(tmp_path / "ck")
     assert (tmp_path / "ck" / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+def test_a_checkpoint_file_that_is_a_fifo_or_device_is_named_as_such(tmp_path, name):
+    """Before: 'is missing' for a FIFO or a /dev/zero link that is there (never opened)."""
+    import os
+    import shutil
+
+    from cleverward.engine.checkpoint import NAMED_MODELS, CheckpointError
+    from cleverward.engine.model import RewardModel
+
+    for kind, plant in (("a FIFO", os.mkfifo),
+                        ("a character device", lambda p: os.symlink("/dev/zero", p))):
+        folder = tmp_path / kind.replace(" ", "_")
+        shutil.copytree(NAMED_MODELS["default"], folder)
+        (folder / name).unlink()
+        plant(folder / name)
+        with pytest.raises(CheckpointError) as info:
+            RewardModel.from_pretrained(folder)
+        assert str(info.value) == f"{folder / name}: {kind}, not a regular file"

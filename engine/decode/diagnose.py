@@ -21,15 +21,57 @@ _IMAGE_CODECS = {"mjpeg": "jpeg", "png": "png", "webp": "webp", "bmp": "bmp", "t
 
 
 def mp4_problem(path: str) -> str | None:
-    """Why an MP4-family file is structurally broken (truncated box, no moov), or None."""
-    if os.path.splitext(path)[1].lower() not in _MP4_SUFFIXES:
+    """Why an MP4-family file is structurally broken (truncated box, no moov), or why a
+    Matroska / WebM file is cut (its Segment ends past the file's end), or None."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in _MP4_SUFFIXES and suffix not in _MKV_SUFFIXES:
         return None
     try:
         with open_regular(path) as f:
             size = os.fstat(f.fileno()).st_size
-            return _walk_boxes(f, size)
+            return _walk_boxes(f, size) if suffix in _MP4_SUFFIXES else _mkv_segment(f, size)
     except OSError:
         return None
+
+
+_MKV_SUFFIXES = frozenset({".mkv", ".webm"})
+_EBML, _SEGMENT = 0x1A45DFA3, 0x18538067
+
+
+def _vint(f, keep_marker: bool) -> tuple[int, int, bool] | None:
+    """One EBML variable-length integer -> (value, its length, all value bits set)."""
+    first = f.read(1)
+    if not first or first[0] == 0:
+        return None
+    length = 9 - first[0].bit_length()
+    rest = f.read(length - 1)
+    if len(rest) != length - 1:
+        return None
+    value = int.from_bytes(first + rest, "big")
+    if not keep_marker:
+        value &= (1 << (7 * length)) - 1
+    return value, length, value == (1 << (7 * length)) - 1
+
+
+def _mkv_segment(f, size: int) -> str | None:
+    """Matroska: an EBML header element, then a Segment whose size is stated (or "unknown", as
+    a live recording writes it: then nothing can be said). A file that ends before its Segment
+    does was cut; FFmpeg decodes what is there and only logs "File ended prematurely"."""
+    ident = _vint(f, keep_marker=True)
+    if ident is None or ident[0] != _EBML:
+        return None
+    header = _vint(f, keep_marker=False)
+    if header is None:
+        return None
+    f.seek(f.tell() + header[0])
+    ident, seg = _vint(f, keep_marker=True), _vint(f, keep_marker=False)
+    if ident is None or ident[0] != _SEGMENT or seg is None or seg[2]:
+        return None
+    end = f.tell() + seg[0]
+    if end > size:
+        return (f"truncated: the file ends inside its Matroska Segment, {size} of {end} bytes "
+                "present")
+    return None
 
 
 def _walk_boxes(f, size: int) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from cleverward.engine.config import DecodeConfig
 from cleverward.engine.decode.errors import DecodeError
 from cleverward.engine.decode.resize import center_crop, scaled_size
 from cleverward.engine.decode.sampling import uniform_indices
+from cleverward.engine.decode.source import source_problem
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -20,10 +22,16 @@ def _natural_key(path: Path) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
 
+def _is_frame(path: Path) -> bool:
+    """An entry named as an image that is not a folder: a FIFO, a device link or a dangling link
+    named 0002.png is a frame too, so the folder is one video whose decode names it (an error
+    row), never a folder whose bad frame is silently left out or whose frames go unscored."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.is_dir()
+
+
 def frame_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-    return sorted(files, key=_natural_key)
+    return sorted((p for p in folder.iterdir() if _is_frame(p)), key=_natural_key)
 
 
 def is_frames_dir(path: str | Path) -> bool:
@@ -33,8 +41,7 @@ def is_frames_dir(path: str | Path) -> bool:
     if not path.is_dir():
         return False
     entries = [p for p in path.iterdir() if not p.name.startswith(".")]
-    return bool(entries) and all(
-        p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in entries)
+    return bool(entries) and all(_is_frame(p) for p in entries)
 
 
 def _read_image(path: Path, cfg: DecodeConfig) -> np.ndarray:
@@ -58,7 +65,15 @@ class FramesDirDecoder:
 
         files = frame_files(path)
         if not files:
+            if os.path.islink(path):
+                raise DecodeError(path, "a symlink to a folder that holds no frame images: "
+                                        "folders reached through a symlink are not walked "
+                                        "(score that folder itself)")
             raise DecodeError(path, "folder holds no frame images")
+        for f in files:  # every frame, before any is opened: a FIFO frame would block av.open
+            problem = source_problem(f)
+            if problem is not None:
+                raise DecodeError(str(f), f"unreadable frame image {f.name} ({problem})")
         out = []
         for i in uniform_indices(len(files), cfg.frames):
             try:

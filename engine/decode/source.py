@@ -38,6 +38,17 @@ def source_problem(path: str | os.PathLike) -> str | None:
     return f"{_kind(st.st_mode)}, not a regular file: only regular files are read as videos"
 
 
+def file_problem(path: str | os.PathLike) -> str | None:
+    """None if `path` is a regular file (after following symlinks), else a short why ("no such
+    file", "a folder", "a FIFO", ...) for an input file's error message."""
+    problem = source_problem(path)
+    if problem is None:
+        return "a folder, not a file" if os.path.isdir(path) else None
+    if problem == "no such file or folder":
+        return "no such file"
+    return problem.split(": only regular files")[0]
+
+
 class NotRegularFile(OSError):
     """Raised by open_regular; its message says what the path is."""
 

@@ -80,8 +80,16 @@ def weight_files(folder: Path) -> list[Path]:
 
 def require_safetensors(folder: Path, spec: str) -> None:
     """Towers load safetensors only: a folder holding only pickled weights (pytorch_model.bin)
-    is refused by name, before transformers could unpickle it."""
-    if any(folder.glob("*.safetensors")):
+    is refused by name, before transformers could unpickle it; so is a weights file named
+    *.safetensors that is not one (a pickle under that name, garbage, a cut file): one
+    CheckpointError naming it, not a SafetensorError traceback from whichever reader met it
+    first (the ONNX export, from_pretrained)."""
+    shards = sorted(folder.glob("*.safetensors"))
+    if shards:
+        from cleverward.engine.checkpoint import check_safetensors_header
+
+        for shard in shards:
+            check_safetensors_header(shard)
         return
     pickled = sorted({p.name for pattern in PICKLED_WEIGHTS for p in folder.glob(pattern)})
     if pickled:

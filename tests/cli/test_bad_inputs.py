@@ -116,3 +116,20 @@ def test_prompts_errors_fail_before_work_through_the_cli(tmp_path):
     assert f"{path}:3: nested too deeply" in res.stderr
     assert f"{path}:4: 'prompt' holds a lone surrogate" in res.stderr
     assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_a_prompts_file_or_manifest_that_is_a_fifo_or_device_says_what_it_is(tmp_path):
+    """Before: 'no such file' for a FIFO that is there (and for a link to /dev/zero); never
+    opened either way (a FIFO would block the read)."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    os.symlink("/dev/zero", tmp_path / "zero.jsonl")
+    for name, kind in (("fifo.jsonl", "a FIFO"), ("zero.jsonl", "a character device")):
+        path = tmp_path / name
+        res = run_cli("score-dir", videos, "--prompts", path, "--out", tmp_path / "s.jsonl")
+        assert res.exit_code == 2 and f"{path}: {kind}, not a regular file" in res.stderr
+        res = run_cli("score-dir", "--manifest", path, "--out", tmp_path / "s.jsonl")
+        assert res.exit_code == 2, res.output
+        assert f"--manifest {path}: {kind}, not a regular file" in res.stderr
+    assert not (tmp_path / "s.jsonl").exists()

@@ -198,3 +198,37 @@ def test_a_nan_weight_gives_error_rows_not_nan_scores(tmp_path, folder):
     rows = [json.loads(line, parse_constant=pytest.fail) for line in out.read_text().splitlines()]
     assert len(rows) == 2 and all(r["score"] is None and r["error"] == NON_FINITE for r in rows)
     assert (summary.scored, summary.failed) == (0, 2)
+
+
+@pytest.mark.parametrize("plant", ["fifo", "dev_zero_link", "folder"])
+@pytest.mark.parametrize("suffix", [".cwrun.json", ".cwlock"])
+def test_a_run_record_or_lock_that_is_not_a_regular_file_is_refused_before_work(
+        tmp_path, folder, plant, suffix):
+    """Before: a FIFO named <out>.cwrun.json blocked the resume read forever, a link to
+    /dev/zero there was read as one endless line (the run grew until it was killed), a folder
+    there was a traceback after every row was scored. Now each is refused at once, by name,
+    before any work, and nothing is written."""
+    videos, prompts = folder
+    out = tmp_path / "s.jsonl"
+    side = tmp_path / f"s.jsonl{suffix}"
+    {"fifo": os.mkfifo, "dev_zero_link": lambda p: p.symlink_to("/dev/zero"),
+     "folder": os.mkdir}[plant](side)
+    res = run_cli("score-dir", videos, "--prompts", prompts, "--out", out, "-q", "--no-cache")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    kind = {"fifo": "a FIFO", "dev_zero_link": "a character device", "folder": "a folder"}[plant]
+    assert f"{side}: is {kind}, not a regular file" in res.stderr, res.stderr
+    assert not out.exists()
+
+
+def test_the_run_record_readers_never_open_a_fifo_or_a_device(tmp_path):
+    """The readers refuse a record that is not a regular file on their own too (the record of
+    an output read by another command): unreadable, so its rows are rescored."""
+    from cleverward.engine.run_record import read_run_record, read_run_record_for
+
+    os.mkfifo(tmp_path / "a.jsonl.cwrun.json")
+    (tmp_path / "b.jsonl.cwrun.json").symlink_to("/dev/zero")
+    for name in ("a", "b"):
+        for got in (read_run_record(tmp_path / f"{name}.jsonl"),
+                    read_run_record_for(tmp_path / f"{name}.jsonl", "default", {"x.mp4"})):
+            assert got == (None, f"run record {name}.jsonl.cwrun.json is unreadable "
+                                 "(NotRegularFile)")

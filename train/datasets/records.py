@@ -118,7 +118,22 @@ def _reject_constant(name: str) -> float:
     raise _BadConstant(name)
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """An object whose key repeats is an error: json would keep the last silently, so
+    {"video": "a.mp4", ..., "video": "../x"} reads as whichever the writer put last."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _DuplicateKey(dup)
+    return obj
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
 def read_text(path: str | Path) -> str:
@@ -182,6 +197,10 @@ def _decode(text: str, pos: int, path: Path, line: int) -> tuple[object, int]:
                               f"invalid JSON: {e.msg}") from None
     except _BadConstant as e:
         raise AnnotationError(path, line, f"{e} is not a JSON number (scores must be finite)") \
+            from None
+    except _DuplicateKey as e:
+        shown = str(e).encode("utf-8", "backslashreplace").decode("utf-8")
+        raise AnnotationError(path, line, f"key {shown!r} appears twice in one object") \
             from None
     except RecursionError:
         raise AnnotationError(path, line, f"JSON nested deeper than {MAX_DEPTH} levels") \
