@@ -140,13 +140,16 @@ def _run(cfg):
 
     from cleverward.train.trainer import train
 
-    if not torch.cuda.is_available() and os.environ.get("LOCAL_RANK", "0") == "0":
-        # DeepSpeed's CPU accelerator builds its shm comm op on the first initialize
-        announce_op_build("deepspeed_shm_comm", "shm comm", "about 2 min on 2 cores")
+    def announce() -> None:
+        if not torch.cuda.is_available() and os.environ.get("LOCAL_RANK", "0") == "0":
+            # DeepSpeed's CPU accelerator builds its shm comm op on the first initialize
+            announce_op_build("deepspeed_shm_comm", "shm comm", "about 2 min on 2 cores")
+
     with progress_bar(None, "embedding", cfg.quiet) as embedded, \
             _TrainProgress(cfg.epochs, cfg.quiet) as progress, deepspeed_logs_to_stderr():
         try:
-            return train(cfg, progress=progress, embed_progress=embedded)
+            return train(cfg, progress=progress, embed_progress=embedded,
+                         before_engine=announce)
         except (FileNotFoundError, ValueError) as exc:
             fail(config_error(exc, TRAIN_OPTIONS, type(cfg)))
 

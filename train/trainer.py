@@ -272,8 +272,12 @@ def _split(cfg: TrainConfig, data: PairTensors) -> tuple[PairTensors, PairTensor
 
 
 def train(cfg: TrainConfig, progress: Progress | None = None,
-          embed_progress: Callable[[int], None] | None = None) -> TrainResult:
-    """Run TrainConfig to the end (or early stop); the best model is in cfg.out."""
+          embed_progress: Callable[[int], None] | None = None,
+          before_engine: Callable[[], None] | None = None) -> TrainResult:
+    """Run TrainConfig to the end (or early stop); the best model is in cfg.out.
+    `before_engine` is called once the pairs are read and embedded, just before
+    deepspeed.initialize (the CLI announces a first JIT op build there, so a bad pairs file is
+    one error line, not an announcement and then the error)."""
     start = time.perf_counter()
     rows = read_pairs(cfg.pairs)
     if not rows:
@@ -285,6 +289,8 @@ def train(cfg: TrainConfig, progress: Progress | None = None,
         init_distributed()  # the ranks share the embedding work (features.embed_pair_rows)
     trainable, data = _prepare(cfg, rows, model, embed_progress)
     train_data, val_data = _split(cfg, data)
+    if before_engine is not None:
+        before_engine()
     engine, ds_config = start_engine(trainable, cfg)
     val_batch = cfg.batch_size if cfg.mode == "unfrozen" else 4096
     result = TrainResult(out=cfg.out, train_pairs=len(train_data), val_pairs=len(val_data),

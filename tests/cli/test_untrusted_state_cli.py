@@ -66,8 +66,13 @@ def test_score_dir_refuses_frames_eight(tmp_path, clips_dir):
     _one_error_line(res, f"{ckpt / 'config.json'}: ", "frames: must be an integer in 1..512")
 
 
-def test_train_refuses_a_bad_pairs_row_by_line(tmp_path):
+def test_train_refuses_a_bad_pairs_row_by_line(tmp_path, monkeypatch):
+    """One line even on a machine where DeepSpeed's op is not built yet (an empty extensions
+    folder): the build is announced only once the pairs have been read, just before the
+    engine starts, so a bad pairs file never prints the announcement first."""
     from cleverward.train.pairs_io import make_row
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "no-ops-built"))
 
     good = make_row("d", "overall", "a cat", "a.mp4", "b.mp4", kind="vote")
     pairs = tmp_path / "pairs.jsonl"
