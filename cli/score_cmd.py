@@ -46,19 +46,26 @@ def format_ranking(ranking) -> str:
 @contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM (`kill`, a scheduler's time limit) stops the run like Ctrl-C does: the writer
-    closes, so the rows done are kept (a Parquet output is only written on close)."""
+    closes, so the rows done are kept (a Parquet output is only written on close). The first
+    SIGTERM stops it at the next clip (a clean point); a second one at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
+    from cleverward.engine.stop_request import clear_stop, request_stop, stop_requested
 
+    def stop(signum, frame):
+        if stop_requested():  # a second SIGTERM: stop now, wherever the run is
+            raise KeyboardInterrupt
+        request_stop()  # the scoring loop stops at the next clip (engine/stop_request.py)
+
+    clear_stop()
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        clear_stop()
 
 
 def _check_writable(path: Path, option: str) -> None:

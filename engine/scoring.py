@@ -48,6 +48,7 @@ from cleverward.engine.score_plan import (  # noqa: F401 - list_folder, list_vid
     manifest_corpus,
     plan_pairs,
 )
+from cleverward.engine.stop_request import stop_point
 
 TIMING_KEYS = ("plan", "text", "cached", "decode_wait", "encode", "score")
 MAX_WARNINGS = 200  # kept in the summary; the count is always exact
@@ -236,6 +237,7 @@ def _score_plan(cfg, model, cache, locate, plan, text_table, decode_cfg, writer,
     scorer = _Scorer(model, text_table, plan, writer, summary, model_name, generators)
     pending_v, pending_e, to_decode = [], [], []
     for video in plan:
+        stop_point()
         problem = (missing or {}).get(video) or source_problem(locate(video))
         if problem is not None:  # never hashed, never decoded: an error row at once
             scorer.fail(video, problem)
@@ -319,6 +321,7 @@ def _encode_and_score(cfg, model, cache, locate, videos, decode_cfg, scorer, pro
     stream = open_stream(items, decode_cfg, cfg.workers, model.device, counts,
                          on_wait=flush_ready)
     while True:
+        stop_point()  # a SIGTERM asked for a stop: here, between clips, it unwinds cleanly
         mark, busy = time.perf_counter(), timings["encode"] + timings["score"]
         d = next(stream, None)
         timings["decode_wait"] += time.perf_counter() - mark - (
