@@ -168,7 +168,11 @@ def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f, strict=True)
-            missing = [c for c in REQUIRED if c not in (reader.fieldnames or ())]
+            try:
+                header = reader.fieldnames  # read here: a header that is not CSV is line 1's
+            except csv.Error as exc:
+                raise ManifestError(f"{path}:1: not valid CSV ({exc})") from None
+            missing = [c for c in REQUIRED if c not in (header or ())]
             if missing:
                 _check_columns(reader.fieldnames or (), f"{path}:1", set())
                 raise ManifestError(f"{path}:1: the header has no {missing[0]!r} column "

@@ -116,3 +116,12 @@ def test_partitions_agree_across_processes_and_spread():
         assert json.loads(out.stdout) == here
     counts = [here.count(k) for k in range(7)]
     assert min(counts) >= 15  # 200 keys over 7 partitions: ~28.6 each
+
+
+def test_a_header_that_is_not_csv_is_an_error_of_line_1(tmp_path):
+    """A lone '"' opens a quoted field that never ends: the csv module cannot read a header
+    (found by tests/engine/test_manifest_fuzz.py; was a raw _csv.Error)."""
+    path = tmp_path / "m.csv"
+    path.write_text('"')
+    with pytest.raises(ManifestError, match=r"m\.csv:1: not valid CSV"):
+        list(read_manifest(path))

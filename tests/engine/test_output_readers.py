@@ -118,18 +118,24 @@ lines = st.one_of(
 )
 
 
+def _only_valid_rows_or_a_named_error(path, fmt: str, why: str = "") -> None:
+    """read_output gives only valid rows with finite scores, or an OutputError naming the file
+    (and, when given, saying `why`); any other exception fails the test."""
+    try:
+        read = read_output(path, fmt)
+    except OutputError as exc:
+        assert str(exc).startswith(f"{path}: {why}" if why else f"{path}:")
+        return
+    assert all(row_problem(r) is None for r in read.rows)
+    assert all(r["score"] is None or math.isfinite(r["score"]) for r in read.rows)
+
+
 @FUZZ
 @given(body=st.lists(lines, max_size=8), tail=st.binary(max_size=40))
 def test_fuzzed_jsonl_reads_back_only_valid_rows(tmp_path, body, tail):
     path = tmp_path / "fuzz.jsonl"
     path.write_bytes("\n".join(body).encode("utf-8", "surrogatepass") + b"\n" + tail)
-    try:
-        read = read_output(path, "jsonl")
-    except OutputError as exc:
-        assert str(exc).startswith(f"{path}: not a JSONL score file")
-        return
-    assert all(row_problem(r) is None for r in read.rows)
-    assert all(r["score"] is None or math.isfinite(r["score"]) for r in read.rows)
+    _only_valid_rows_or_a_named_error(path, "jsonl", "not a JSONL score file")
 
 
 @FUZZ
@@ -139,12 +145,7 @@ def test_fuzzed_csv_bytes_never_raise_anything_but_a_named_error(tmp_path, data)
     with RowWriter(path, "csv") as w:
         w.write(good())
     path.write_bytes(path.read_bytes() + data)
-    try:
-        read = read_output(path, "csv")
-    except OutputError as exc:
-        assert str(exc).startswith(f"{path}:")
-        return
-    assert all(row_problem(r) is None for r in read.rows)
+    _only_valid_rows_or_a_named_error(path, "csv")
 
 
 @FUZZ
@@ -162,10 +163,4 @@ def test_fuzzed_parquet_bytes_never_raise_anything_but_a_named_error(tmp_path, c
     for pos, value in flips:
         data[pos % len(data)] = value
     path.write_bytes(bytes(data[: len(data) - cut % len(data)]))
-    try:
-        read = read_output(path, "parquet")
-    except OutputError as exc:
-        assert str(exc).startswith(f"{path}:")
-        return
-    assert all(row_problem(r) is None for r in read.rows)
-    assert all(r["score"] is None or math.isfinite(r["score"]) for r in read.rows)
+    _only_valid_rows_or_a_named_error(path, "parquet")

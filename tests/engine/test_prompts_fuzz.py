@@ -3,18 +3,14 @@ names the file (and line); never another exception, never a prompt that cannot b
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cleverward.engine.prompts import PromptsError, parse_prompts
+from tests.fuzz import fuzz_settings, json_values
 
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
-                                st.text(max_size=12)),
-                      lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+FUZZ = fuzz_settings(200)
+values = json_values
 objects = st.dictionaries(st.sampled_from(["prompt", "video", "Video", "PROMPT", "x"]), values,
                           max_size=3)
 lines = st.one_of(objects.map(json.dumps), values.map(json.dumps), st.text(max_size=30),
